@@ -1,0 +1,20 @@
+"""Model families and their registry. Every model is a `Net` with the dissection interface of DESIGN.md."""
+
+from .batchnorm import calibrate_batchnorm, has_batchnorm
+from .blocks import Block, NotLesionable, PlainBlock, ResidualBlock
+from .mlp import MLPConfig, build_mlp
+from .net import Net, Stage
+from .registry import create_model, describe_models, list_models, model_config, register_model
+from .resnet_cifar import ResNetConfig, build_resnet
+from .vgg import VGGConfig, build_vgg
+from . import mlp as _mlp, resnet_cifar as _resnet, vgg as _vgg
+
+for _family, _build in ((_resnet, build_resnet), (_vgg, build_vgg), (_mlp, build_mlp)):
+    for _name, (_cfg, _desc) in _family.PRESETS.items():
+        register_model(_name, _cfg, _build, _desc)
+
+__all__ = [
+    "Block", "MLPConfig", "Net", "NotLesionable", "PlainBlock", "ResNetConfig", "ResidualBlock", "Stage",
+    "VGGConfig", "build_mlp", "build_resnet", "build_vgg", "calibrate_batchnorm", "create_model",
+    "describe_models", "has_batchnorm", "list_models", "model_config", "register_model",
+]

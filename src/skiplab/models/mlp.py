@@ -1,0 +1,69 @@
+"""Residual MLPs for vectors (toy, regression, scaling experiments): a linear stem, `depth` blocks of width
+`width`, a linear head. Blocks are pre-activation (`x + h * F(x)`, F = [norm, act, linear] x branch_layers), so
+x_{l+1} = x_l + h F(x_l) holds exactly; `skip="none"` gives the plain twin. Inputs with spatial dims are flattened."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import nn
+
+from ..config import option
+from ..errors import ConfigError
+from .blocks import PlainBlock, ResidualBlock
+from .layers import ACTIVATIONS, Normalize, ResidualScale, init_weights, norm, zero_last
+from .net import Net
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    depth: int = option(8, "number of blocks")
+    width: int = option(64, "hidden width")
+    branch_layers: int = option(2, "linear layers per branch")
+    skip: Literal["identity", "none"] = option("identity", "identity shortcuts, or none for the plain twin")
+    h: float = option(1.0, "residual scale: a block computes x + h * branch(x)")
+    h_learnable: bool = option(False, "make h a learnable scalar per block (ReZero with h=0)")
+    zero_init: bool = option(False, "zero-init the last norm (or linear) of each branch: blocks start as identity")
+    norm: Literal["batch", "layer", "none"] = option("none", "normalization inside each branch")
+    activation: Literal["relu", "gelu", "tanh", "identity"] = option("relu", "nonlinearity")
+    in_channels: int = option(2, "input features (channels, if the data have spatial dims)")
+    num_classes: int = option(2, "outputs: classes, or regression targets")
+    input_size: tuple[int, ...] = option((), "spatial dims of the input (flattened); () for plain vectors")
+    input_mean: tuple[float, ...] | None = option(None, "per-channel input mean")
+    input_std: tuple[float, ...] | None = option(None, "per-channel input std")
+
+    def __post_init__(self) -> None:
+        if self.depth < 1 or self.width < 1 or self.branch_layers < 1:
+            raise ConfigError("depth, width and branch_layers must be >= 1")
+
+
+def build_mlp(cfg: MLPConfig, name: str = "") -> Net:
+    act, w = ACTIVATIONS[cfg.activation], cfg.width
+    in_features = cfg.in_channels * math.prod(cfg.input_size)
+    dims = len(cfg.input_size)
+    blocks = []
+    for _ in range(cfg.depth):
+        layers: list[nn.Module] = []
+        for _ in range(cfg.branch_layers):
+            layers += [norm(cfg.norm, 0, w), act(), nn.Linear(w, w)]
+        branch = nn.Sequential(*layers)
+        if cfg.skip == "none":
+            blocks.append(PlainBlock(branch))
+        else:
+            blocks.append(ResidualBlock(branch, nn.Identity(), ResidualScale(cfg.h, cfg.h_learnable)))
+    stem = nn.Sequential(nn.Flatten(), nn.Linear(in_features, w))
+    head = nn.Sequential(norm(cfg.norm, 0, w), act(), nn.Linear(w, cfg.num_classes))
+    net = Net(cfg, Normalize(cfg.input_mean, cfg.input_std, cfg.in_channels, dims), stem, [blocks], head, name)
+    init_weights(net)
+    if cfg.zero_init:
+        for _, block in net.blocks():
+            zero_last(block.branch)
+    return net
+
+
+PRESETS = {
+    "resmlp": (MLPConfig(), "residual MLP (pre-activation blocks) for vectors"),
+    "plainmlp": (MLPConfig(skip="none"), "plain twin of resmlp"),
+}
