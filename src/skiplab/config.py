@@ -43,7 +43,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
+def coerce(value: Any, tp: Any, where: str) -> Any:
     """Check (and gently convert: int -> float, list -> tuple) `value` against the annotation `tp`."""
     origin = get_origin(tp)
     if tp is Any:
@@ -61,7 +61,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             if opt is type(None):
                 continue
             try:
-                return _coerce(value, opt, where)
+                return coerce(value, opt, where)
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {tp}")
@@ -70,10 +70,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         args = get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+            return tuple(coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        return tuple(coerce(v, a, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if origin in (dict, Mapping):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
@@ -112,7 +112,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "config
     if unknown:
         k = unknown[0]
         raise ConfigError(f"{where}: unknown key {k!r}{suggest(k, fields)}; valid keys: {', '.join(fields)}")
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    kwargs = {k: coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)
     except ConfigError:
@@ -153,21 +153,27 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """data["a"]["b"] = value for key "a.b", creating sections as needed."""
+    node = data
+    *parents, leaf = key.strip().split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{key}: {part!r} is a value, not a section")
+        node = child
+    node[leaf] = value
+
+
 def apply_overrides(data: Mapping[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
-    """Apply `section.key=value` assignments to a nested dict (keys are checked later, by `from_dict`)."""
+    """Apply `section.key=value` assignments to a copy of a nested dict (keys are checked later, by
+    `from_dict`)."""
     out = json.loads(json.dumps(dict(data)))  # deep copy of plain data
     for item in assignments:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.lr=0.05")
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {item!r}: {part!r} is a value, not a section")
-            node = child
-        node[parts[-1]] = parse_value(value)
+        set_dotted(out, key, parse_value(value))
     return out
 
 

@@ -1,0 +1,125 @@
+"""Training-step throughput: skiplab's `TrainStep` on its registered ResNets against a straightforward
+plain-PyTorch implementation of the same net written here (post-activation basic blocks, option-A shortcuts,
+default memory layout, SGD), in one process, interleaving the two.
+
+Both step on the same fixed batch (batch 128, 32x32, 10 classes), so the ratio measures model + step code and
+memory layout, not data loading. Prints img/s for each and the median ratio skiplab / baseline with its spread
+(min-max over repeats); > 1 means skiplab is faster.
+
+    python benchmarks/train_throughput.py [--models resnet20 resnet56] [--repeats 5] [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from skiplab.models import create_model
+from skiplab.train import TrainConfig, TrainStep
+
+
+class BaselineBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.pad = c_out - c_in
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        sc = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
+        if self.pad:
+            sc = F.pad(sc, (0, 0, 0, 0, 0, self.pad))
+        return F.relu(out + sc)
+
+
+class BaselineResNet(nn.Module):
+    def __init__(self, depth: int, num_classes: int = 10) -> None:
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        layers, c = [], 16
+        for i, w in enumerate((16, 32, 64)):
+            for j in range(n):
+                layers.append(BaselineBlock(c, w, 2 if i > 0 and j == 0 else 1))
+                c = w
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layers(F.relu(self.bn(self.conv(x))))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def baseline_step(depth: int, x: torch.Tensor, y: torch.Tensor):
+    model = BaselineResNet(depth)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step
+
+
+def skiplab_step(name: str, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig):
+    model = create_model(name)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    stepper = TrainStep(model, cfg, torch.device("cpu"), total_steps=10**6, steps_per_epoch=1000)
+    counter = iter(range(10**9))
+    return lambda: stepper(x, y, next(counter))
+
+
+def timed(step, steps: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["resnet20", "resnet56"])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=5, help="steps per timed repeat")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--channels-last", choices=["on", "off"], default="on", help="skiplab's memory layout")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_flush_denormal(True)
+    x = torch.rand(args.batch, 3, 32, 32)
+    y = torch.randint(0, 10, (args.batch,))
+    cfg = TrainConfig(channels_last=args.channels_last == "on")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+          f"{args.steps} steps x {args.repeats} repeats, skiplab channels_last={cfg.channels_last}")
+    for name in args.models:
+        depth = int(name.removeprefix("resnet"))
+        runs = {"baseline": baseline_step(depth, x, y), "skiplab": skiplab_step(name, x, y, cfg)}
+        for step in runs.values():  # warm-up: allocator, oneDNN primitive caches
+            timed(step, 2)
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(args.repeats):
+            for k, step in runs.items():
+                times[k].append(timed(step, args.steps))
+        ratios = sorted(b / s for b, s in zip(times["baseline"], times["skiplab"]))
+        ips = {k: args.batch * args.steps / statistics.median(v) for k, v in times.items()}
+        print(f"{name}: baseline {ips['baseline']:.0f} img/s, skiplab {ips['skiplab']:.0f} img/s, "
+              f"ratio skiplab/baseline median {statistics.median(ratios):.2f} "
+              f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""The `skiplab` command line. Every command turns a user error (SkiplabError) into one line on stderr and exit
+status 2, with no traceback."""
+
+from __future__ import annotations
+
+import typer
+
+from .listing import list_app
+from .train import train
+
+app = typer.Typer(
+    name="skiplab",
+    help="A laboratory for residual networks: build, train, dissect, and check the claims of the story.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("train")(train)
+app.add_typer(list_app, name="list")
+
+
+def main() -> None:
+    app()

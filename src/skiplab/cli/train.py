@@ -1,0 +1,62 @@
+"""`skiplab train`: one training run in its run folder (runs/train/<model>-<data>-<hash>/seed-<n>/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .. import config as C
+from ..train.experiment import resolve_run_config, run_training
+from .common import err_console, out_console, user_errors
+
+
+def _pct(x: object) -> str:
+    return f"{x:.2%}" if isinstance(x, float) else "n/a"
+
+
+@user_errors
+def train(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="model name, see `skiplab list models`"),
+    data: Optional[str] = typer.Option(None, "--data", "-d",
+                                       help="dataset, see `skiplab list datasets`, or imagefolder:PATH"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder with the dataset's files"),
+    download: bool = typer.Option(False, "--download", help="fetch the official archive if missing"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="passes over the training set"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="global batch size"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="seed of init and data order"),
+    out: Path = typer.Option(Path("runs"), "--out", help="root of the run folders"),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="use this run folder instead of the hashed one"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/JSON file with model/data/train"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", "-s",
+                                             help="override any key, e.g. train.lr=0.05 or model.h=0.5 "
+                                                  "(see `skiplab list options`)"),
+    resume: bool = typer.Option(False, "--resume", help="continue an unfinished run from its last checkpoint"),
+    force: bool = typer.Option(False, "--force", help="discard an existing run folder and start over"),
+) -> None:
+    """Train a model. A finished run with the same config is found and reported, not redone.
+
+    Defaults follow He et al.'s CIFAR recipe (SGD 0.1, momentum 0.9, wd 1e-4, batch 128, lr/10 at 50% and 75%).
+    """
+    file_data = C.load_file(config) if config else {}
+    flags = {"model.name": model, "data.name": data, "data.root": str(data_dir) if data_dir else None,
+             "data.download": download or None, "train.epochs": epochs, "train.batch_size": batch_size,
+             "train.lr": lr, "train.device": device, "seed": seed}
+    cfg = resolve_run_config(file_data, flags, set_ or [])
+    outcome = run_training(cfg, out, run_dir=run_dir, resume=resume, force=force)
+    r = outcome.result
+    final = r.get("final", {})
+    if outcome.reused:
+        err_console.print(f"already finished (same config): {outcome.run_dir}  (--force to train again)")
+    status = r.get("status")
+    if status == "diverged":
+        err_console.print(f"[{cfg.model}] diverged (non-finite loss) at step {r.get('diverged_step')}; "
+                          "the last good checkpoint is kept")
+    out_console.print(
+        f"{cfg.model} on {cfg.data.name}: {status} after {final.get('epoch', 0)} epochs, "
+        f"train error {_pct(final.get('train_err'))}, test error {_pct(final.get('test_err'))}"
+        + (f" ({outcome.seconds:.1f}s)" if not outcome.reused else "")
+        + f"\n  run folder: {outcome.run_dir}")

@@ -1,0 +1,94 @@
+"""Checkpoints without pickle: tensors (model, optimizer state, RNG) in `checkpoint.safetensors`, everything else
+in `state.json`. Both are written atomically, tensors first; `state.json` names the step its tensors belong to, so
+a crash between the two writes is detected instead of resuming from a mismatched pair."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .._atomic import atomic_path, write_json
+from ..errors import CheckpointError
+
+CKPT, STATE = "checkpoint.safetensors", "state.json"
+
+
+def _split_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors, plain = {}, {}
+    for idx, state in sd["state"].items():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"optim.{idx}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                plain[f"{idx}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": plain}
+
+
+def _join_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in tensors.items():
+        if key.startswith("optim."):
+            _, idx, k = key.split(".", 2)
+            state.setdefault(int(idx), {})[k] = v
+    for key, v in meta["scalars"].items():
+        idx, k = key.split(".", 1)
+        state.setdefault(int(idx), {})[k] = v
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                    state: dict[str, Any]) -> None:
+    """Write model + optimizer + scheduler + RNG at `state["step"]`; `state` also holds the model signature."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt_tensors, opt_meta = _split_optimizer(opt)
+    tensors.update(opt_tensors)
+    tensors["rng.cpu"] = torch.get_rng_state()
+    step = str(state["step"])
+    with atomic_path(run_dir / CKPT) as tmp:
+        save_file(tensors, str(tmp), metadata={"step": step, "model": state.get("model", "")})
+    write_json(run_dir / STATE, {**state, "optimizer": opt_meta, "scheduler": sched.state_dict()})
+
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / STATE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no checkpoint state to resume from") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: unreadable checkpoint state ({e})") from None
+
+
+def load_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                    signature: str) -> dict[str, Any]:
+    """Restore everything saved by `save_checkpoint` and return the saved state dict. Any mismatch (another
+    architecture, a corrupt file, tensors from another step) raises CheckpointError with one line."""
+    state = read_state(run_dir)
+    path = run_dir / CKPT
+    if state.get("model") != signature:
+        raise CheckpointError(f"{path}: made by model {state.get('model')!r}, not {signature!r}; "
+                              "use another --out or start a fresh run")
+    try:
+        tensors = load_file(str(path))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing (state.json is there but its tensors are not)") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0]})") from None
+    model_sd = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    own = model.state_dict()
+    bad = [k for k in own if k not in model_sd or model_sd[k].shape != own[k].shape]
+    if bad or len(model_sd) != len(own):
+        where = bad[0] if bad else "(extra tensors)"
+        raise CheckpointError(f"{path}: tensors do not fit this architecture (first mismatch: {where})")
+    model.load_state_dict(model_sd)
+    opt.load_state_dict(_join_optimizer(tensors, state["optimizer"]))
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(tensors["rng.cpu"])
+    return state

@@ -1,0 +1,123 @@
+"""A training run as data: `RunConfig` (model + data + train + seed) resolved from defaults, a YAML/JSON file,
+flags and dotted `--set` overrides, and `run_training()`, which finds, resumes or starts its run folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from .. import config as C
+from .._atomic import write_json
+from ..data import Dataset, load_dataset
+from ..errors import ConfigError
+from ..models import create_model, model_config
+from .callbacks import Callback, History
+from .checkpoint import STATE, read_state
+from .config import TrainConfig
+from .loop import fit
+from .runs import read_result, run_dir as hashed_run_dir
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = C.option("digits", "dataset name (`skiplab list datasets`) or imagefolder:<path>")
+    root: str | None = C.option(None, "folder holding the dataset's files (default: the cache dir)")
+    download: bool = C.option(False, "fetch the official archive into root if it is missing")
+    val_fraction: float = C.option(0.1, "imagefolder with a single tree: fraction held out as the test split")
+    cache_dir: str | None = C.option(None, "where decoded/generated arrays are cached ($SKIPLAB_CACHE)")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str = C.option("resnet20", "registered model name (`skiplab list models`)")
+    model_args: Mapping[str, Any] = field(default_factory=dict,
+                                          metadata={"help": "overrides of the model's config, e.g. {h: 0.5}"})
+    data: DataConfig = C.option(DataConfig(), "the dataset")
+    train: TrainConfig = C.option(TrainConfig(), "the training recipe")
+    seed: int = C.option(0, "seed of the model's init and the data order")
+
+
+SECTIONS = ("model", "data", "train", "seed")
+
+
+def resolve_run_config(file_data: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None,
+                       assignments: Sequence[str] = ()) -> RunConfig:
+    """Defaults <- config file <- explicit flags (dotted keys) <- `--set key=value` (dotted keys).
+
+    The `model` section is `{name: resnet56, <config field>: value, ...}` (or just a name).
+    """
+    merged: dict[str, Any] = json.loads(json.dumps(dict(file_data or {})))
+    if isinstance(merged.get("model"), str):
+        merged["model"] = {"name": merged["model"]}
+    for key, value in (flags or {}).items():
+        if value is not None:
+            C.set_dotted(merged, key, value)
+    merged = C.apply_overrides(merged, assignments)
+    unknown = [k for k in merged if k not in SECTIONS]
+    if unknown:
+        raise ConfigError(f"unknown config section {unknown[0]!r}{C.suggest(unknown[0], SECTIONS)}; "
+                          f"valid sections: {', '.join(SECTIONS)}")
+    model = dict(merged.get("model") or {})
+    name = model.pop("name", RunConfig.model)
+    if not isinstance(name, str):
+        raise ConfigError(f"model.name must be a model name, got {name!r}")
+    model_config(name, **model)  # check the overrides now, before any data is read
+    return RunConfig(model=name, model_args=model,
+                     data=C.from_dict(DataConfig, merged.get("data"), "data"),
+                     train=C.from_dict(TrainConfig, merged.get("train"), "train"),
+                     seed=C.coerce(merged.get("seed", 0), int, "seed"))
+
+
+def hashed_config(cfg: RunConfig, dataset: Dataset) -> dict[str, Any]:
+    """What a run's results depend on: the resolved model config, the dataset's identity and the recipe.
+    Paths, download flags and the device are left out: they do not change what is trained."""
+    model_cfg = model_config(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
+    return {"model": {"name": cfg.model, **C.to_dict(model_cfg)},
+            "data": {"name": cfg.data.name, "val_fraction": cfg.data.val_fraction,
+                     "train": len(dataset.train_y), "test": len(dataset.test_y)},
+            "train": {k: v for k, v in C.to_dict(cfg.train).items() if k != "device"}}
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    result: dict[str, Any]
+    reused: bool
+    seconds: float
+
+
+def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Path | None = None,
+                 resume: bool = False, force: bool = False, callbacks: Sequence[Callback] = (),
+                 verbose: bool = True, kind: str = "train") -> RunOutcome:
+    """Train `cfg` in its run folder: a finished run is returned as is, an unfinished one is resumed only when
+    asked (`resume`), `force` starts over. Data and model are checked before anything is written."""
+    dataset = load_dataset(cfg.data.name, root=cfg.data.root, download=cfg.data.download,
+                           cache_dir=cfg.data.cache_dir, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
+    hashed = hashed_config(cfg, dataset)
+    safe_data = cfg.data.name.replace(":", "-").replace("/", "_").strip("_-")[-40:]
+    directory = Path(run_dir) if run_dir else hashed_run_dir(out, kind, f"{cfg.model}-{safe_data}", hashed, cfg.seed)
+    if force and directory.exists():
+        shutil.rmtree(directory)
+    done = read_result(directory)
+    if done is not None and not force:
+        return RunOutcome(directory, done, reused=True, seconds=0.0)
+    if (directory / STATE).exists() and not resume:
+        state = read_state(directory)
+        raise ConfigError(f"{directory}: an unfinished run is there (epoch {state.get('epoch')} of "
+                          f"{cfg.train.epochs}); pass --resume to continue it or --force to start over")
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json(directory / "config.json", {"run": C.to_dict(cfg), "resolved": hashed})
+    t0 = time.perf_counter()
+    history: History = fit(model, dataset, cfg.train, seed=cfg.seed, run_dir=directory, resume=resume,
+                           callbacks=callbacks, verbose=verbose,
+                           extra_result={"dataset": dataset.summary(), "params": model.num_parameters()})
+    result = read_result(directory) or {"status": history.status, "final": history.final}
+    return RunOutcome(directory, result, reused=False, seconds=time.perf_counter() - t0)
