@@ -20,7 +20,7 @@ from ..models import create_model, model_config
 from .callbacks import Callback, History
 from .checkpoint import STATE, read_state
 from .config import TrainConfig
-from .loop import fit
+from .loop import fit, resolve_device
 from .runs import read_result, run_dir as hashed_run_dir
 
 
@@ -97,6 +97,7 @@ def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Pat
                  verbose: bool = True, kind: str = "train") -> RunOutcome:
     """Train `cfg` in its run folder: a finished run is returned as is, an unfinished one is resumed only when
     asked (`resume`), `force` starts over. Data and model are checked before anything is written."""
+    resolve_device(cfg.train.device)  # a bad device is bad input: refuse it before anything is written
     dataset = load_dataset(cfg.data.name, root=cfg.data.root, download=cfg.data.download,
                            cache_dir=cfg.data.cache_dir, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
     torch.manual_seed(cfg.seed)
