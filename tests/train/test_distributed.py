@@ -1,0 +1,53 @@
+"""DDP awareness: two CPU ranks (gloo) splitting each global batch train the same model as one process would,
+and only rank 0 writes files."""
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import blobs  # noqa: E402
+
+from skiplab.models import create_model  # noqa: E402
+from skiplab.train import TrainConfig, fit  # noqa: E402
+
+CFG = TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu", channels_last=False)
+
+
+def make_model():
+    torch.manual_seed(0)
+    return create_model("resmlp", depth=2, width=16, num_classes=3)  # no batch norm: per-rank stats would differ
+
+
+def worker(rank: int, world: int, init_file: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        torch.set_num_threads(1)
+        model = make_model()
+        sizes = []
+        model.register_forward_pre_hook(lambda m, args: sizes.append(args[0].shape[0]) if m.training else None)
+        fit(model, blobs(), CFG, run_dir=Path(out) / f"rank{rank}", verbose=False)
+        (Path(out) / f"sizes{rank}.txt").write_text(" ".join(map(str, sorted(set(sizes)))))
+        if rank == 0:
+            from safetensors.torch import save_file
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(out) / "ddp.safetensors"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_match_one_process(tmp_path):
+    mp.spawn(worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    single = make_model()
+    fit(single, blobs(), CFG, verbose=False)
+    from safetensors.torch import load_file
+    ddp = load_file(str(tmp_path / "ddp.safetensors"))
+    for k, v in single.state_dict().items():
+        assert torch.allclose(ddp[k], v, atol=1e-5), k
+    # each rank saw half of every global batch, so matching params means the gradients were averaged
+    assert (tmp_path / "sizes0.txt").read_text() == (tmp_path / "sizes1.txt").read_text() == "16"
+    assert (tmp_path / "rank0" / "result.json").exists()
+    assert not (tmp_path / "rank1").exists()
