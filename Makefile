@@ -16,8 +16,8 @@ test: $(STAMP)
 # The main job. Until the claims report exists, it trains the plain and residual 20-layer twins on the
 # embedded digits data and prints both final train/test errors.
 run: $(STAMP)
-	$(VENV)/bin/skiplab train --model plain20 --data digits --out runs
-	$(VENV)/bin/skiplab train --model resnet20 --data digits --out runs
+	$(VENV)/bin/skiplab train --model plain20 --data digits --epochs 10 --out runs
+	$(VENV)/bin/skiplab train --model resnet20 --data digits --epochs 10 --out runs
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py

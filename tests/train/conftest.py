@@ -1,19 +1,10 @@
+import sys
+from pathlib import Path
+
 import pytest
-import torch
 
-from skiplab.data.dataset import Dataset, DatasetInfo
-
-
-def blobs(n_train: int = 256, n_test: int = 128, dim: int = 2, classes: int = 3, seed: int = 0) -> Dataset:
-    """Well-separated Gaussian blobs: a tiny vector dataset any sensible model learns."""
-    g = torch.Generator().manual_seed(seed)
-    centers = torch.randn(classes, dim, generator=g) * 4
-    def split(n):
-        y = torch.randint(0, classes, (n,), generator=g)
-        return centers[y] + torch.randn(n, dim, generator=g) * 0.5, y
-    (xa, ya), (xb, yb) = split(n_train), split(n_test)
-    info = DatasetInfo("blobs", "vector", (dim,), tuple(str(i) for i in range(classes)), (0.0,) * dim, (1.0,) * dim)
-    return Dataset(info, xa, ya, xb, yb)
+sys.path.insert(0, str(Path(__file__).parent))
+from _train_data import blobs  # noqa: E402
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import blobs  # noqa: E402
+from _train_data import blobs  # noqa: E402
 
 from skiplab.models import create_model  # noqa: E402
 from skiplab.train import TrainConfig, fit  # noqa: E402
