@@ -1,6 +1,6 @@
 import pytest
 
-from skiplab.flops import flops
+from skiplab import flops
 from skiplab.models import create_model
 
 

@@ -4,3 +4,7 @@ Layers (imports only go down): cli -> claims -> report -> probes/attacks/pruning
 """
 
 __version__ = "0.1.0"
+
+from .flop_count import flops  # noqa: E402  (`skiplab.flops(model, input_shape)`)
+
+__all__ = ["flops", "__version__"]
