@@ -85,16 +85,25 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
 
 
 def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of examples `x` (N, C, ...) in the float scale, in chunks to bound memory."""
+    """Per-channel mean and std of examples `x` (N, C, ...) in the float scale the loader produces."""
     n_ch = x.shape[1]
-    total = torch.zeros(n_ch, dtype=torch.float64)
-    total_sq = torch.zeros(n_ch, dtype=torch.float64)
-    count = 0
-    for start in range(0, x.shape[0], chunk):
-        xf = to_float(x[start:start + chunk]).double().transpose(0, 1).reshape(n_ch, -1)
-        total += xf.sum(1)
-        total_sq += (xf * xf).sum(1)
-        count += xf.shape[1]
-    mean = total / max(count, 1)
-    std = (total_sq / max(count, 1) - mean * mean).clamp_min(0).sqrt().clamp_min(1e-6)
+    if x.dtype == torch.uint8:
+        # Exact and ~10x faster than summing floats: a 256-bin histogram per channel.
+        values = torch.arange(256, dtype=torch.float64) / 255
+        counts = torch.stack([torch.bincount(x[:, c].reshape(-1), minlength=256) for c in range(n_ch)]).double()
+        n = counts.sum(1).clamp_min(1)
+        mean = (counts * values).sum(1) / n
+        var = (counts * (values - mean[:, None]) ** 2).sum(1) / n
+    else:
+        dims = [0] + list(range(2, x.dim()))
+        total = torch.zeros(n_ch, dtype=torch.float64)
+        total_sq = torch.zeros(n_ch, dtype=torch.float64)
+        for start in range(0, x.shape[0], chunk):
+            xf = to_float(x[start:start + chunk])
+            total += xf.sum(dims, dtype=torch.float64)
+            total_sq += (xf * xf).sum(dims, dtype=torch.float64)
+        n = max(x.numel() // max(n_ch, 1), 1)
+        mean = total / n
+        var = total_sq / n - mean * mean
+    std = var.clamp_min(0).sqrt().clamp_min(1e-6)
     return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())
