@@ -97,14 +97,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5, help="steps per timed repeat")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--channels-last", choices=["on", "off"], default="on", help="skiplab's memory layout")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="skiplab's precision (the baseline stays fp32: bf16 is a different numeric setting)")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_flush_denormal(True)
     x = torch.rand(args.batch, 3, 32, 32)
     y = torch.randint(0, 10, (args.batch,))
-    cfg = TrainConfig(channels_last=args.channels_last == "on")
+    cfg = TrainConfig(channels_last=args.channels_last == "on", precision=args.precision)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
-          f"{args.steps} steps x {args.repeats} repeats, skiplab channels_last={cfg.channels_last}")
+          f"{args.steps} steps x {args.repeats} repeats, skiplab channels_last={cfg.channels_last} "
+          f"precision={cfg.precision}")
     for name in args.models:
         depth = int(name.removeprefix("resnet"))
         runs = {"baseline": baseline_step(depth, x, y), "skiplab": skiplab_step(name, x, y, cfg)}

@@ -46,7 +46,7 @@ def _options(prefix: str, cfg: object) -> dict[str, str]:
     for f in dataclasses.fields(cfg):
         if dataclasses.is_dataclass(getattr(cfg, f.name)):
             continue
-        rows[f"{prefix}.{f.name}"] = f"{f.metadata.get('help', '')} [default: {getattr(cfg, f.name)!r}]"
+        rows[f"{prefix}.{f.name}"] = f"{f.metadata.get('help', '')} (default {getattr(cfg, f.name)!r})"
     return rows
 
 
@@ -54,7 +54,7 @@ def _options(prefix: str, cfg: object) -> dict[str, str]:
 @user_errors
 def options(model: Optional[str] = typer.Option(None, "--model", help="also list this model's config fields")) -> None:
     """Every key --set and config files accept, with its help and default."""
-    rows = {"seed": "seed of the model's init and the data order [default: 0]", "model.name": "model name"}
+    rows = {"seed": "seed of the model's init and the data order (default 0)", "model.name": "model name"}
     if model:
         rows.update(_options("model", model_config(model)))
     rows.update(_options("data", DataConfig()))

@@ -8,8 +8,12 @@ from typing import List, Optional
 import typer
 
 from .. import config as C
-from ..train.experiment import resolve_run_config, run_training
+from ..train.config import TrainConfig
+from ..train.experiment import DataConfig, RunConfig, resolve_run_config, run_training
 from .common import err_console, out_console, user_errors
+
+# Help text comes from the config fields' metadata, so flags and `skiplab list options` cannot drift apart.
+_T, _D, _R = C.field_help(TrainConfig), C.field_help(DataConfig), C.field_help(RunConfig)
 
 
 def _pct(x: object) -> str:
@@ -18,16 +22,17 @@ def _pct(x: object) -> str:
 
 @user_errors
 def train(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="model name, see `skiplab list models`"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=f"{_R['model']} (default {RunConfig.model})"),
     data: Optional[str] = typer.Option(None, "--data", "-d",
-                                       help="dataset, see `skiplab list datasets`, or imagefolder:PATH"),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder with the dataset's files"),
-    download: bool = typer.Option(False, "--download", help="fetch the official archive if missing"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="passes over the training set"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="global batch size"),
-    lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate"),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="seed of init and data order"),
+                                       help=f"{_D['name']} (default {DataConfig.name})"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=_D["root"]),
+    download: bool = typer.Option(False, "--download", help=_D["download"]),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=f"{_T['epochs']} (default {TrainConfig.epochs})"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size",
+                                             help=f"{_T['batch_size']} (default {TrainConfig.batch_size})"),
+    lr: Optional[float] = typer.Option(None, "--lr", help=f"{_T['lr']} (default {TrainConfig.lr})"),
+    device: Optional[str] = typer.Option(None, "--device", help=_T["device"]),
+    seed: Optional[int] = typer.Option(None, "--seed", help=f"{_R['seed']} (default 0)"),
     out: Path = typer.Option(Path("runs"), "--out", help="root of the run folders"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="use this run folder instead of the hashed one"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/JSON file with model/data/train"),
