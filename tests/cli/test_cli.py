@@ -102,3 +102,12 @@ def test_list_commands():
 def test_help_explains():
     r = run("train", "--help")
     assert r.exit_code == 0 and "--resume" in r.output and "He et al." in r.output
+
+
+def test_force_never_deletes_a_folder_that_is_not_a_run(tmp_path):
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.tex").write_text("...")
+    r = run("train", "--model", "resmlp", "--data", "digits", "--run-dir", str(precious), "--force")
+    assert r.exit_code == 2 and "holds no skiplab run" in r.output
+    assert (precious / "chapter1.tex").exists()

@@ -21,7 +21,7 @@ from .callbacks import Callback, History
 from .checkpoint import STATE, read_state
 from .config import TrainConfig
 from .loop import fit, resolve_device
-from .runs import read_result, run_dir as hashed_run_dir
+from .runs import RESULT, read_result, run_dir as hashed_run_dir
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class DataConfig:
     root: str | None = C.option(None, "folder holding the dataset's files (default: the cache dir)")
     download: bool = C.option(False, "fetch the official archive into root if it is missing")
     val_fraction: float = C.option(0.1, "imagefolder with a single tree: fraction held out as the test split")
+    split_seed: int = C.option(0, "seed of that hold-out (fixed apart from the run's seed, so seeds share a split)")
     cache_dir: str | None = C.option(None, "where decoded/generated arrays are cached ($SKIPLAB_CACHE)")
 
 
@@ -79,7 +80,7 @@ def hashed_config(cfg: RunConfig, dataset: Dataset) -> dict[str, Any]:
     Paths, download flags and the device are left out: they do not change what is trained."""
     model_cfg = model_config(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
     return {"model": {"name": cfg.model, **C.to_dict(model_cfg)},
-            "data": {"name": cfg.data.name, "val_fraction": cfg.data.val_fraction,
+            "data": {"name": cfg.data.name, "val_fraction": cfg.data.val_fraction, "split_seed": cfg.data.split_seed,
                      "train": len(dataset.train_y), "test": len(dataset.test_y)},
             "train": {k: v for k, v in C.to_dict(cfg.train).items() if k != "device"}}
 
@@ -99,13 +100,17 @@ def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Pat
     asked (`resume`), `force` starts over. Data and model are checked before anything is written."""
     resolve_device(cfg.train.device)  # a bad device is bad input: refuse it before anything is written
     dataset = load_dataset(cfg.data.name, root=cfg.data.root, download=cfg.data.download,
-                           cache_dir=cfg.data.cache_dir, val_fraction=cfg.data.val_fraction, seed=cfg.seed)
+                           cache_dir=cfg.data.cache_dir, val_fraction=cfg.data.val_fraction,
+                           seed=cfg.data.split_seed)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
     hashed = hashed_config(cfg, dataset)
     safe_data = cfg.data.name.replace(":", "-").replace("/", "_").strip("_-")[-40:]
     directory = Path(run_dir) if run_dir else hashed_run_dir(out, kind, f"{cfg.model}-{safe_data}", hashed, cfg.seed)
     if force and directory.exists():
+        if not any((directory / f).exists() for f in ("config.json", STATE, RESULT)):
+            raise ConfigError(f"{directory}: --force would delete a folder that holds no skiplab run; "
+                              "refusing (remove it yourself or choose another --run-dir)")
         shutil.rmtree(directory)
     done = read_result(directory)
     if done is not None and not force:
