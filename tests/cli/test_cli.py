@@ -52,6 +52,7 @@ def test_config_file_and_flags_combine(tmp_path):
     (["--set", "trian.lr=0.1"], "did you mean 'train'"),
     (["--data", "cifar10", "--data-dir", "/nonexistent/cifar"], "/nonexistent/cifar"),
     (["--device", "cuda:7"], "no CUDA device"),
+    (["--set", "model.num_classes=3"], "model.num_classes comes from the data"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     r = run("train", "--out", str(tmp_path / "runs"), "--epochs", "1", *args)

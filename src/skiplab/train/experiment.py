@@ -102,6 +102,9 @@ def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Pat
     dataset = load_dataset(cfg.data.name, root=cfg.data.root, download=cfg.data.download,
                            cache_dir=cfg.data.cache_dir, val_fraction=cfg.data.val_fraction,
                            seed=cfg.data.split_seed)
+    derived = sorted(set(cfg.model_args) & set(dataset.model_kwargs()))
+    if derived:
+        raise ConfigError(f"model.{derived[0]} comes from the data ({cfg.data.name}); do not set it")
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
     hashed = hashed_config(cfg, dataset)
