@@ -148,3 +148,8 @@ def test_callback_can_stop_and_full_train_error_is_measured(blob_data):
     h = fit(mlp(blob_data), blob_data, cfg, callbacks=[StopAfterOne()], verbose=False)
     assert h.status == "stopped" and len(h.epochs) == 1
     assert 0 <= h.final["train_full_err"] <= 1 and "test_err" in h.final
+
+
+def test_max_steps_stops_early(blob_data):
+    h = fit(mlp(blob_data), blob_data, TrainConfig(epochs=5, batch_size=32, max_steps=3, **CPU), verbose=False)
+    assert h.status == "stopped" and h.final["step"] == 3 and len(h.epochs) == 1

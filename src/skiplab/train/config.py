@@ -34,6 +34,8 @@ class TrainConfig:
     eval_batch_size: int = option(1000, "batch size for evaluation")
     log_every: int = option(0, "read the loss every N steps to update progress (0: once per epoch)")
     grad_clip: float | None = option(None, "clip the global gradient norm to this value")
+    max_steps: int | None = option(None, "stop after this many steps in all (smoke tests); the schedule is "
+                                         "still laid out over `epochs`")
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.eval_every < 1 or self.eval_batch_size < 1:

@@ -8,7 +8,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -16,7 +16,7 @@ from .. import config as C
 from .._atomic import write_json
 from ..data import Dataset, load_dataset
 from ..errors import ConfigError
-from ..models import create_model, model_config
+from ..models import Net, create_model, model_config
 from .callbacks import Callback, History
 from .checkpoint import STATE, read_state
 from .config import TrainConfig
@@ -75,14 +75,39 @@ def resolve_run_config(file_data: Mapping[str, Any] | None = None, flags: Mappin
                      seed=C.coerce(merged.get("seed", 0), int, "seed"))
 
 
-def hashed_config(cfg: RunConfig, dataset: Dataset) -> dict[str, Any]:
-    """What a run's results depend on: the resolved model config, the dataset's identity and the recipe.
-    Paths, download flags and the device are left out: they do not change what is trained."""
+def load_data(data: DataConfig) -> Dataset:
+    return load_dataset(data.name, root=data.root, download=data.download, cache_dir=data.cache_dir,
+                        val_fraction=data.val_fraction, seed=data.split_seed)
+
+
+def build_model(cfg: RunConfig, dataset: Dataset) -> Net:
+    """The run's model at initialization: seeded by the run's seed, sized by the data."""
+    derived = sorted(set(cfg.model_args) & set(dataset.model_kwargs()))
+    if derived:
+        raise ConfigError(f"model.{derived[0]} comes from the data ({cfg.data.name}); do not set it")
+    torch.manual_seed(cfg.seed)
+    return create_model(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
+
+
+def hashed_config(cfg: RunConfig, dataset: Dataset, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a run's results depend on: the resolved model config, the dataset's identity and the recipe (plus
+    `extra`, e.g. which probes a claim records). Paths, download flags and the device are left out: they do not
+    change what is trained."""
     model_cfg = model_config(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
-    return {"model": {"name": cfg.model, **C.to_dict(model_cfg)},
-            "data": {"name": cfg.data.name, "val_fraction": cfg.data.val_fraction, "split_seed": cfg.data.split_seed,
-                     "train": len(dataset.train_y), "test": len(dataset.test_y)},
-            "train": {k: v for k, v in C.to_dict(cfg.train).items() if k != "device"}}
+    out = {"model": {"name": cfg.model, **C.to_dict(model_cfg)},
+           "data": {"name": cfg.data.name, "val_fraction": cfg.data.val_fraction, "split_seed": cfg.data.split_seed,
+                    "train": len(dataset.train_y), "test": len(dataset.test_y)},
+           "train": {k: v for k, v in C.to_dict(cfg.train).items() if k != "device"}}
+    if extra:
+        out["extra"] = C.to_dict(dict(extra))
+    return out
+
+
+def locate_run(cfg: RunConfig, dataset: Dataset, out: str | Path, kind: str = "train",
+               extra: Mapping[str, Any] | None = None) -> Path:
+    """runs/<kind>/<model>-<data>-<hash>/seed-<n>/ for this config."""
+    safe_data = cfg.data.name.replace(":", "-").replace("/", "_").strip("_-")[-40:]
+    return hashed_run_dir(out, kind, f"{cfg.model}-{safe_data}", hashed_config(cfg, dataset, extra), cfg.seed)
 
 
 @dataclass
@@ -94,22 +119,20 @@ class RunOutcome:
 
 
 def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Path | None = None,
-                 resume: bool = False, force: bool = False, callbacks: Sequence[Callback] = (),
-                 verbose: bool = True, kind: str = "train") -> RunOutcome:
+                 resume: bool = False, force: bool = False,
+                 callbacks: Sequence[Callback] | Callable[[Path], Sequence[Callback]] = (),
+                 verbose: bool = True, kind: str = "train", extra: Mapping[str, Any] | None = None,
+                 dataset: Dataset | None = None) -> RunOutcome:
     """Train `cfg` in its run folder: a finished run is returned as is, an unfinished one is resumed only when
-    asked (`resume`), `force` starts over. Data and model are checked before anything is written."""
+    asked (`resume`), `force` starts over. Data and model are checked before anything is written.
+
+    `callbacks` may be a function of the run folder (for callbacks that persist what they record there);
+    `extra` joins the config hash; `dataset` skips loading when the caller already holds the data.
+    """
     resolve_device(cfg.train.device)  # a bad device is bad input: refuse it before anything is written
-    dataset = load_dataset(cfg.data.name, root=cfg.data.root, download=cfg.data.download,
-                           cache_dir=cfg.data.cache_dir, val_fraction=cfg.data.val_fraction,
-                           seed=cfg.data.split_seed)
-    derived = sorted(set(cfg.model_args) & set(dataset.model_kwargs()))
-    if derived:
-        raise ConfigError(f"model.{derived[0]} comes from the data ({cfg.data.name}); do not set it")
-    torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
-    hashed = hashed_config(cfg, dataset)
-    safe_data = cfg.data.name.replace(":", "-").replace("/", "_").strip("_-")[-40:]
-    directory = Path(run_dir) if run_dir else hashed_run_dir(out, kind, f"{cfg.model}-{safe_data}", hashed, cfg.seed)
+    dataset = dataset if dataset is not None else load_data(cfg.data)
+    model = build_model(cfg, dataset)
+    directory = Path(run_dir) if run_dir else locate_run(cfg, dataset, out, kind, extra)
     if force and directory.exists():
         if not any((directory / f).exists() for f in ("config.json", STATE, RESULT)):
             raise ConfigError(f"{directory}: --force would delete a folder that holds no skiplab run; "
@@ -123,10 +146,11 @@ def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Pat
         raise ConfigError(f"{directory}: an unfinished run is there (epoch {state.get('epoch')} of "
                           f"{cfg.train.epochs}); pass --resume to continue it or --force to start over")
     directory.mkdir(parents=True, exist_ok=True)
-    write_json(directory / "config.json", {"run": C.to_dict(cfg), "resolved": hashed})
+    write_json(directory / "config.json", {"run": C.to_dict(cfg), "resolved": hashed_config(cfg, dataset, extra)})
     t0 = time.perf_counter()
+    cbs = callbacks(directory) if callable(callbacks) else callbacks
     history: History = fit(model, dataset, cfg.train, seed=cfg.seed, run_dir=directory, resume=resume,
-                           callbacks=callbacks, verbose=verbose,
+                           callbacks=cbs, verbose=verbose,
                            extra_result={"dataset": dataset.summary(), "params": model.num_parameters()})
     result = read_result(directory) or {"status": history.status, "final": history.final}
     return RunOutcome(directory, result, reused=False, seconds=time.perf_counter() - t0)

@@ -167,6 +167,8 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, seed: int = 0, run
                 progress.advance(1, info_text)
                 for cb in callbacks:
                     cb.on_step_end(state)
+                if cfg.max_steps is not None and state.step >= cfg.max_steps:
+                    state.stop = True
                 if state.stop:
                     break
             loss, err, bad = stepper.read()
