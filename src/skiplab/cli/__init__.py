@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from .listing import list_app
+from .reproduce import reproduce
 from .train import train
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.command("train")(train)
 app.add_typer(list_app, name="list")
+app.command("reproduce")(reproduce)
 
 
 def main() -> None:

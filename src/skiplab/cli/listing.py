@@ -50,6 +50,14 @@ def _options(prefix: str, cfg: object) -> dict[str, str]:
     return rows
 
 
+@list_app.command("claims")
+@user_errors
+def claims() -> None:
+    """The claims `skiplab reproduce` checks."""
+    from ..claims import list_claims
+    _table("claims", list_claims(), "id", "claim")
+
+
 @list_app.command("options")
 @user_errors
 def options(model: Optional[str] = typer.Option(None, "--model", help="also list this model's config fields")) -> None:

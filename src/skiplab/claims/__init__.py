@@ -1,0 +1,28 @@
+"""The claims skiplab checks, one module per claim id (see ../shared/CLAIMS.md), and `reproduce()`."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from ..config import suggest
+from ..errors import ConfigError
+from . import degradation, degradation_cause, jacobian_near_identity, vanishing_gradients
+from .base import Claim, Context, Verdict
+
+_MODULES: tuple[ModuleType, ...] = (degradation, degradation_cause, vanishing_gradients, jacobian_near_identity)
+CLAIMS: dict[str, ModuleType] = {m.CLAIM.id: m for m in _MODULES}
+
+
+def get_claim(claim_id: str) -> ModuleType:
+    try:
+        return CLAIMS[claim_id]
+    except KeyError:
+        raise ConfigError(f"unknown claim {claim_id!r}{suggest(claim_id, list(CLAIMS))}; "
+                          f"valid: {', '.join(CLAIMS)}") from None
+
+
+def list_claims() -> dict[str, str]:
+    return {cid: f"[{m.CLAIM.kind}] {m.CLAIM.statement}" for cid, m in CLAIMS.items()}
+
+
+__all__ = ["CLAIMS", "Claim", "Context", "Verdict", "get_claim", "list_claims"]

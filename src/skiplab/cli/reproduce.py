@@ -1,0 +1,64 @@
+"""`skiplab reproduce`: run the claims, print the verdict table, write the report."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from ..errors import ConfigError
+from .common import err_console, out_console, user_errors
+
+COLOURS = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
+
+
+@user_errors
+def reproduce(
+    claims: Optional[List[str]] = typer.Argument(None, help="claim ids (all when none is named); "
+                                                            "see `skiplab list claims`"),
+    scale: str = typer.Option("quick", "--scale", help="quick (2-core CPU, minutes) or full (CIFAR-10 at He et "
+                                                       "al.'s depths, a GPU)"),
+    seeds: int = typer.Option(3, "--seeds", help="seeds per configuration (>= 3 for a verdict that can hold)"),
+    data: Optional[str] = typer.Option(None, "--data", help="override the claims' dataset (e.g. "
+                                                            "imagefolder:DIR for the full scale)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder with the dataset's files"),
+    out: Path = typer.Option(Path("reproduce"), "--out", help="runs go to OUT/runs, the report to OUT/<scale>/"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="override the scale's settings, e.g. "
+                                             "depths=[20,32,56] or train.epochs=10 or train.batch_size=512"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="cap every training run at N steps (a smoke test; "
+                                                              "verdicts are then meaningless)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="print every epoch of every run"),
+) -> None:
+    """Check claims of the residual-network story: train (or reuse) the runs they need, judge each by its
+    pre-registered rule, and write report.html, report.md and results.json.
+
+    Finished runs are found by their config hash and reused; an interrupted reproduce resumes its runs.
+    """
+    from ..claims import CLAIMS, Context, get_claim
+    from ..claims.reproduce import reproduce as run_claims
+
+    if scale not in ("quick", "full"):
+        raise ConfigError(f"--scale: {scale!r} is not one of quick, full")
+    if seeds < 1:
+        raise ConfigError("--seeds must be >= 1")
+    modules = [get_claim(c) for c in (claims or list(CLAIMS))]
+    ctx = Context(scale=scale, seeds=seeds, data=data, data_root=str(data_dir) if data_dir else None,
+                  overrides=tuple(set_ or ()), max_steps=steps)
+    for m in modules:  # check every override and the data before training anything
+        m.runs(ctx)
+    command = "skiplab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "skiplab reproduce"
+    outcome = run_claims(modules, ctx, out, command, say=lambda s: err_console.print(s, markup=False),
+                         verbose=verbose)
+    table = Table(title=f"verdicts ({scale} scale, {seeds} seed{'s' * (seeds != 1)})", title_justify="left")
+    for col in ("claim", "kind", "verdict", "reason"):
+        table.add_column(col)
+    for c in outcome["results"]["claims"]:
+        if c["id"] in {m.CLAIM.id for m in modules}:
+            colour = COLOURS.get(c["verdict"], "white")
+            table.add_row(c["id"], c["kind"], f"[{colour}]{c['verdict']}[/{colour}]", c["reason"])
+    out_console.print(table)
+    out_console.print(f"report: {outcome['paths'].get('html', outcome['dir'] / 'report.html')}")
