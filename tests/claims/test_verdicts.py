@@ -82,7 +82,7 @@ def test_slope_is_exact_on_a_line():
 
 def jac_evidence(res, plain):
     def seeds(ms):
-        return [{"init": {"median": 1.0}, "trained": {"median": m}} for m in ms]
+        return [{"init": {"p90": 1.0}, "trained": {"p90": m}} for m in ms]
     return {"depth": 20, "seeds": [0, 1, 2], "nets": {"residual": seeds(res), "plain": seeds(plain)}}
 
 
