@@ -66,10 +66,8 @@ def read_state(run_dir: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: unreadable checkpoint state ({e})") from None
 
 
-def load_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
-                    signature: str) -> dict[str, Any]:
-    """Restore everything saved by `save_checkpoint` and return the saved state dict. Any mismatch (another
-    architecture, a corrupt file, tensors from another step) raises CheckpointError with one line."""
+def _read_checked(run_dir: Path, signature: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """state.json and the tensors of a checkpoint made by the model with `signature`, or one CheckpointError."""
     state = read_state(run_dir)
     path = run_dir / CKPT
     if state.get("model") != signature:
@@ -81,6 +79,10 @@ def load_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer,
         raise CheckpointError(f"{path}: missing (state.json is there but its tensors are not)") from None
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0]})") from None
+    return state, tensors
+
+
+def _apply_model(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     model_sd = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     own = model.state_dict()
     bad = [k for k in own if k not in model_sd or model_sd[k].shape != own[k].shape]
@@ -88,6 +90,22 @@ def load_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer,
         where = bad[0] if bad else "(extra tensors)"
         raise CheckpointError(f"{path}: tensors do not fit this architecture (first mismatch: {where})")
     model.load_state_dict(model_sd)
+
+
+def load_model_weights(run_dir: Path, model: nn.Module, signature: str) -> dict[str, Any]:
+    """Load only the model's weights of the checkpoint in `run_dir` (for probes of a trained run), with the same
+    checks as `load_checkpoint`; `signature` is `skiplab.train.model_signature(model)`. Returns the saved state."""
+    state, tensors = _read_checked(Path(run_dir), signature)
+    _apply_model(Path(run_dir) / CKPT, model, tensors)
+    return state
+
+
+def load_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                    signature: str) -> dict[str, Any]:
+    """Restore everything saved by `save_checkpoint` and return the saved state dict. Any mismatch (another
+    architecture, a corrupt file, tensors from another step) raises CheckpointError with one line."""
+    state, tensors = _read_checked(run_dir, signature)
+    _apply_model(run_dir / CKPT, model, tensors)
     opt.load_state_dict(_join_optimizer(tensors, state["optimizer"]))
     sched.load_state_dict(state["scheduler"])
     torch.set_rng_state(tensors["rng.cpu"])

@@ -1,0 +1,128 @@
+"""`skiplab probe gradients|jacobian --run DIR`: dissect a trained run with a probe, print a table per block and
+optionally save the numbers as JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import typer
+from rich import box
+from rich.table import Table
+
+from .._atomic import write_json
+from ..data import Dataset, to_float
+from ..errors import ConfigError
+from ..models import calibrate_batchnorm
+from ..probes import block_eigenvalues, end_to_end_singular_values, gradient_signal, spectrum_summary
+from ..train.load import load_run
+from ..train.loop import resolve_device
+from .common import out_console, user_errors
+
+probe_app = typer.Typer(help="Dissect a trained run: gradient signal per layer, block Jacobian spectra.",
+                        no_args_is_help=True)
+
+_RUN = typer.Option(..., "--run", help="run folder (runs/<kind>/<name>-<hash>/seed-<n>)")
+_JSON = typer.Option(None, "--json", help="also write the numbers to this JSON file")
+_SEED = typer.Option(0, "--seed", help="seed of the choice of training examples")
+_DEVICE = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto")
+
+
+def _pick(data: Dataset, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n training examples chosen by a seeded permutation: the same batch on every call."""
+    total = len(data.train_y)
+    if n < 1:
+        raise ConfigError(f"--examples must be >= 1, got {n}")
+    idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:min(n, total)]
+    return to_float(data.train_x[idx]), data.train_y[idx]
+
+
+def _g(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _save(path: Optional[Path], obj: dict[str, Any]) -> None:
+    if path is not None:
+        write_json(path, obj)
+        out_console.print(f"wrote {path}")
+
+
+@probe_app.command("gradients")
+@user_errors
+def gradients(run: Path = _RUN,
+              examples: int = typer.Option(256, "--examples", "-n", help="training examples in the batch"),
+              seed: int = _SEED, device: str = _DEVICE, json_out: Optional[Path] = _JSON) -> None:
+    """Scale-invariant gradient signal g_l = ||dL/dx_l|| * ||x_l|| at the stem and every block, on a fixed
+    batch of training examples in train mode (batch statistics, as training sees the net)."""
+    model, data, cfg = load_run(run)
+    dev = resolve_device(device)
+    x, y = _pick(data, examples, seed)
+    model.to(dev).train()
+    r = gradient_signal(model, x.to(dev), y.to(dev))
+    table = Table(title=f"gradient signal: {cfg.model} on {cfg.data.name}, {r['examples']} examples, {r['mode']}, "
+                        f"loss {r['loss']:.4f}", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("layer", "g = |dL/dx| |x|", "|dL/dx|", "|x|"):
+        table.add_column(col, justify="left" if col == "layer" else "right", no_wrap=col == "layer")
+    for name, g, gn, an in zip(r["names"], r["signal"], r["grad_norm"], r["act_norm"]):
+        table.add_row(name, _g(g), _g(gn), _g(an))
+    out_console.print(table)
+    _save(json_out, {"probe": "gradients", "run": str(run), "seed": seed, **r})
+
+
+def _eig_json(mu: np.ndarray) -> list[list[float]]:
+    return [[float(z.real), float(z.imag)] for z in mu]
+
+
+@probe_app.command("jacobian")
+@user_errors
+def jacobian(run: Path = _RUN,
+             method: str = typer.Option("auto", "--method",
+                                        help="auto (exact when a block's dimension is <= 2048), exact or arnoldi"),
+             k: int = typer.Option(20, "--k", help="arnoldi: eigenvalues per block (those of largest |mu - 1|)"),
+             calibrate: int = typer.Option(2048, "--calibrate",
+                                           help="training examples for the batch-norm statistics"),
+             seed: int = _SEED, device: str = _DEVICE, json_out: Optional[Path] = _JSON) -> None:
+    """Eigenvalues mu of every shape-preserving block's Jacobian at one training example (eval mode, batch norm
+    calibrated on training data): how tightly they cluster around 1; plus the end-to-end singular values."""
+    if method not in ("auto", "exact", "arnoldi"):
+        raise ConfigError(f"--method must be auto, exact or arnoldi, got {method!r}")
+    if k < 1 or calibrate < 1:
+        raise ConfigError("--k and --calibrate must be >= 1")
+    model, data, cfg = load_run(run)
+    dev = resolve_device(device)
+    model.to(dev)
+    xs, _ = _pick(data, calibrate, seed)
+    mode = calibrate_batchnorm(model, xs.to(dev))
+    x = xs[:1].to(dev)
+    spectra = block_eigenvalues(model, x, method=method, k=k, bn_mode=mode)  # type: ignore[arg-type]
+    e2e = end_to_end_singular_values(model, x, bn_mode=mode)
+    used = {m.split(" ")[0] for m in spectra.methods.values()}
+    one_method = len(used) <= 1  # name it once in the title, so the table fits 80 columns
+    title = f"block Jacobians: {cfg.model} on {cfg.data.name}, one example, {mode}"
+    table = Table(title=title + (f", {used.pop()}" if used and one_method else ""), title_justify="left",
+                  box=box.SIMPLE_HEAD)
+    cols = ["block", "kind", "D"] + ([] if one_method else ["method"]) + ["med |mu-1|", "p90 |mu-1|", "radius"]
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("block", "kind", "method") else "right",
+                         no_wrap=col == "block")
+    blocks: dict[str, Any] = {}
+    for name, block in model.blocks():
+        if name in spectra.skipped:
+            table.add_row(name, block.kind, "", *([] if one_method else [""]), "skipped", "", "", style="dim")
+            blocks[name] = {"kind": block.kind, "skipped": spectra.skipped[name]}
+            continue
+        s = spectrum_summary(spectra[name])
+        how = [] if one_method else [spectra.methods[name].split(" ")[0]]
+        table.add_row(name, block.kind, str(spectra.dims[name]), *how,
+                      _g(s["median_dev"]), _g(s["p90_dev"]), _g(s["spectral_radius"]))
+        blocks[name] = {"kind": block.kind, "dim": spectra.dims[name], "method": spectra.methods[name],
+                        "summary": s, "eigenvalues": _eig_json(spectra[name])}
+    out_console.print(table)
+    sv = e2e.values
+    out_console.print(f"end-to-end d features / d input {e2e.shape}: largest singular value {_g(sv[0])}, "
+                      f"smallest computed {_g(sv[-1])} ({e2e.method})")
+    _save(json_out, {"probe": "jacobian", "run": str(run), "seed": seed, "mode": mode, "blocks": blocks,
+                     "end_to_end": {"method": e2e.method, "shape": list(e2e.shape),
+                                    "singular_values": [float(v) for v in sv]}})

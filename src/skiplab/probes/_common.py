@@ -1,0 +1,82 @@
+"""What every probe checks and prepares: that it got a `Net`, an input it can feed it, and a model left as found."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from ..data.dataset import to_float
+from ..models import Net, has_batchnorm
+
+TRAIN_MODE = "train (batch statistics)"
+EVAL_MODE = "eval"
+_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def check_net(model: object, probe: str) -> Net:
+    if not isinstance(model, Net):
+        raise ValueError(f"{probe} needs a skiplab Net (from skiplab.models.create_model), "
+                         f"got {type(model).__name__}")
+    return model
+
+
+def check_single(x: torch.Tensor, probe: str) -> None:
+    """One example with its batch dim: shape (1, *example_shape)."""
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] != 1:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{probe} needs a batch of exactly one example, shape (1, *example_shape); got {shape}")
+
+
+def prepare(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`x` as the module sees it: uint8 pixels scaled to [0, 1], on the module's device and in its float dtype
+    (so a float64 model gets float64 inputs: the numerical checks run there)."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"expected a tensor input, got {type(x).__name__}")
+    ref = next(iter(module.parameters()), None)
+    if ref is None:
+        ref = next(iter(module.buffers()), None)
+    x = to_float(x) if not x.is_floating_point() else x
+    if ref is None:
+        return x
+    return x.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else x.dtype)
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters do not require grad inside: probes differentiate with respect to activations only, so no
+    graph is built for (and no .grad lands on) the weights. Flags are restored on exit, even on error."""
+    params = list(module.parameters())
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
+@contextmanager
+def buffers_kept(module: nn.Module) -> Iterator[None]:
+    """A forward pass in train mode updates batch-norm running statistics; a probe must not, so every buffer is
+    put back as it was on exit (a probe run inside training then leaves training bit-identical)."""
+    saved = [(b, b.detach().clone()) for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, copy in saved:
+                b.copy_(copy)
+
+
+def eval_mode_note(module: nn.Module, probe: str, bn_mode: str | None = None) -> str:
+    """The batch-norm mode a single-example probe runs in; refuses batch statistics (DESIGN.md's policy)."""
+    if not has_batchnorm(module):
+        return "no batch norm (train and eval agree)"
+    if any(isinstance(m, _BN) and m.training for m in module.modules()):
+        raise ValueError(f"{probe} runs in eval mode with calibrated batch-norm statistics: call "
+                         "skiplab.models.calibrate_batchnorm(net, train_x) first (it leaves the net in eval mode)")
+    return bn_mode or "eval (running statistics)"
