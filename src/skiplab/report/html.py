@@ -1,0 +1,158 @@
+"""report.html: one self-contained page (inline CSS, figures as base64 data URIs, no script, no fetches).
+
+A Content-Security-Policy in the page forbids scripts and every network fetch, so the page stays self-contained
+even if a later edit slips in a link to a stylesheet: the browser would refuse it. Every string from results.json
+goes through html.escape.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+
+from . import text as T
+
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+_CSS = """
+:root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg-alt: #f6f8fa; }
+body { font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--fg);
+       max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; }
+h1 { font-size: 1.7em; margin: 0 0 4px; }
+h2 { font-size: 1.35em; margin: 40px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h3 { font-size: 1.05em; margin: 22px 0 8px; }
+.sub, .muted { color: var(--muted); }
+code, pre { font: 0.88em/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+code { background: var(--bg-alt); padding: 1px 5px; border-radius: 4px; }
+pre { background: var(--bg-alt); padding: 12px; border-radius: 6px; overflow-x: auto; max-height: 480px; }
+table { border-collapse: collapse; margin: 6px 0 14px; }
+th, td { border: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
+th { background: var(--bg-alt); font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.verdicts { width: 100%; }
+table.verdicts td:nth-child(1), table.verdicts td:nth-child(3) { white-space: nowrap; }
+.badge { display: inline-block; padding: 1px 9px; border-radius: 10px; font-size: 0.85em; font-weight: 600;
+         white-space: nowrap; }
+.v-supported { background: #1a7f37; color: #fff; }
+.v-not-supported { background: #cf222e; color: #fff; }
+.v-inconclusive { background: #f0b400; color: #1f2328; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 8px 0; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; }
+.statement { font-size: 1.05em; border-left: 4px solid var(--line); margin: 8px 0; padding: 2px 12px; }
+figure { margin: 18px 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
+figcaption { margin-top: 4px; color: var(--muted); }
+figcaption b { color: var(--fg); }
+details { margin: 10px 0; }
+summary { cursor: pointer; color: var(--muted); }
+a { color: #0969da; text-decoration: none; }
+a:hover { text-decoration: underline; }
+"""
+
+
+def badge(verdict: str) -> str:
+    return f'<span class="badge v-{verdict.replace(" ", "-")}">{escape(verdict)}</span>'
+
+
+def render_html(results: dict, pngs: dict[str, bytes]) -> str:
+    """The whole page. `pngs` maps figure id -> PNG bytes (render_figures)."""
+    claims = results["claims"]
+    anchors = T.anchors(claims)
+    title = "skiplab report" + (f": {results['command']}" if results.get("command") else "")
+    parts = [
+        "<!doctype html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
+        "<h1>skiplab report</h1>",
+        f'<p class="sub">{escape(T.verdict_counts(claims))}</p>',
+        _verdict_tables(claims, anchors),
+        _run_header(results),
+    ]
+    parts += [_claim_section(c, anchors[c["id"]], results.get("seeds"), pngs) for c in claims]
+    parts += ["</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+def _verdict_tables(claims: list[dict], anchors: dict[str, str]) -> str:
+    out = ['<section id="verdicts">', "<h2>Verdicts</h2>"]
+    for gid, heading, members in T.groups(claims):
+        out.append(f"<h3>{heading} ({len(members)})</h3>")
+        if not members:
+            out.append('<p class="muted">none in this run</p>')
+            continue
+        out.append(f'<table class="verdicts" id="{gid}"><thead><tr><th>claim</th><th>kind</th><th>verdict</th>'
+                   "<th>reason</th></tr></thead><tbody>")
+        for c in members:
+            out.append(f'<tr><td><a href="#{anchors[c["id"]]}">{escape(c["id"])}</a></td>'
+                       f'<td>{escape(c["kind"])}</td><td>{badge(c["verdict"])}</td>'
+                       f'<td>{escape(T.or_dash(c.get("reason")))}</td></tr>')
+        out.append("</tbody></table>")
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _facts(rows: list[tuple[str, str]]) -> str:
+    """A definition list; values are HTML already (the caller escapes)."""
+    return '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
+
+
+def _code_or_dash(v: object) -> str:
+    return f"<code>{escape(str(v))}</code>" if v else T.DASH
+
+
+def _run_header(results: dict) -> str:
+    e = lambda v: escape(T.or_dash(v))  # noqa: E731
+    return '<section id="run"><h2>Run</h2>' + _facts([
+        ("command", _code_or_dash(results.get("command"))),
+        ("scale", e(results.get("scale"))),
+        ("seeds", e(results.get("seeds"))),
+        ("data", e(results.get("data"))),
+        ("versions", escape(T.versions_text(results))),
+        ("total wall time", escape(T.duration(results.get("wall_time")))),
+        ("created", e(results.get("created"))),
+    ]) + "</section>"
+
+
+def _numbers_table(numbers: dict, seeds: object) -> str:
+    columns, rows, numeric = T.numbers_rows(numbers, seeds)
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f'<td{" class=num" if num else ""}>{escape(v)}</td>'
+                                    for v, num in zip(row, numeric)) + "</tr>" for row in rows)
+    return f'<table class="numbers"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _figure(fig: dict, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    title, caption = fig.get("title") or fig["id"], fig.get("caption")
+    cap = f"<b>{escape(title)}</b>" + (f" {escape(caption)}" if caption else "")
+    return (f'<figure id="fig-{escape(fig["id"])}"><img src="data:image/png;base64,{data}" alt="{escape(title)}">'
+            f"<figcaption>{cap}</figcaption></figure>")
+
+
+def _claim_section(c: dict, anchor: str, seeds: object, pngs: dict[str, bytes]) -> str:
+    e = lambda v: escape(T.or_dash(v))  # noqa: E731
+    out = [f'<section class="claim" id="{anchor}">', f"<h2>{escape(c['id'])} {badge(c['verdict'])}</h2>"]
+    if c.get("statement"):
+        out.append(f'<p class="statement">{escape(c["statement"])}</p>')
+    out.append(_facts([
+        ("kind", e(c["kind"])),
+        ("source", e(c.get("source"))),
+        ("rule", e(c.get("rule"))),
+        ("rule commit", _code_or_dash(c.get("rule_commit"))),
+        ("verdict", f"{badge(c['verdict'])} {e(c.get('reason'))}"),
+        ("budget", e(c.get("budget"))),
+        ("wall time", escape(T.duration(c.get("wall_time")))),
+    ]))
+    if c.get("numbers"):
+        out += ["<h3>Numbers</h3>", _numbers_table(c["numbers"], seeds)]
+    if c.get("figures"):
+        out.append("<h3>Figures</h3>")
+        out += [_figure(f, pngs[f["id"]]) for f in c["figures"]]
+    if c.get("configs"):
+        n = len(c["configs"])
+        out.append(f"<details><summary>configs ({n} run{'s' if n != 1 else ''})</summary>"
+                   f"<pre>{escape(T.configs_json(c['configs']))}</pre></details>")
+    out += ['<p class="muted"><a href="#verdicts">&uarr; verdict table</a></p>', "</section>"]
+    return "\n".join(out)

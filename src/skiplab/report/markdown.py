@@ -1,0 +1,101 @@
+"""report.md: the HTML report's content in Markdown, figures linked as figures/<id>.png.
+
+Strings from results.json are backslash-escaped where Markdown would read them as markup or raw HTML (CommonMark
+allows a backslash before any ASCII punctuation), so a `<script>` in a reason stays text on GitHub and elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import text as T
+
+_MARK = {"supported": "✅", "not supported": "❌", "inconclusive": "⚠️"}  # colour stand-ins: Markdown has none
+# `_` inside a word (x86_64, plain_20) is never emphasis in CommonMark, so it is left bare for the raw reader.
+_SPECIAL = re.compile(r"([\\`*\[\]<>|~#&!{}]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+
+
+def esc(s: object) -> str:
+    """Escape one line of text for a paragraph or a table cell (newlines would break a table row)."""
+    return _SPECIAL.sub(r"\\\1", str(s)).replace("\r", " ").replace("\n", " ")
+
+
+def _verdict(v: str) -> str:
+    return f"{_MARK[v]} **{v}**"
+
+
+def _code(s: object) -> str:
+    """Inline code that survives backticks inside it: the fence is one backtick longer than any run inside."""
+    s = str(s).replace("\n", " ")
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{ticks}{pad}{s}{pad}{ticks}"
+
+
+def _table(header: list[str], rows: list[list[str]], right: list[bool] | None = None) -> list[str]:
+    right = right or [False] * len(header)
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return out + [""]
+
+
+def render_markdown(results: dict) -> str:
+    claims = results["claims"]
+    anchors = T.anchors(claims)
+    out = ["# skiplab report", "", esc(T.verdict_counts(claims)), "", "## Verdicts", ""]
+    for _, heading, members in T.groups(claims):
+        out += [f"### {heading} ({len(members)})", ""]
+        if not members:
+            out += ["none in this run", ""]
+            continue
+        out += _table(["claim", "kind", "verdict", "reason"],
+                      [[f"[{esc(c['id'])}](#{anchors[c['id']]})", esc(c["kind"]), _verdict(c["verdict"]),
+                        esc(T.or_dash(c.get("reason")))] for c in members])
+    cmd = results.get("command")
+    out += ["## Run", ""]
+    out += [f"- **{k}:** {v}" for k, v in [
+        ("command", _code(cmd) if cmd else T.DASH),
+        ("scale", esc(T.or_dash(results.get("scale")))),
+        ("seeds", esc(T.or_dash(results.get("seeds")))),
+        ("data", esc(T.or_dash(results.get("data")))),
+        ("versions", esc(T.versions_text(results))),
+        ("total wall time", T.duration(results.get("wall_time"))),
+        ("created", esc(T.or_dash(results.get("created")))),
+    ]]
+    out.append("")
+    for c in claims:
+        out += _claim(c, anchors[c["id"]], results.get("seeds"))
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _claim(c: dict, anchor: str, seeds: object) -> list[str]:
+    # An explicit anchor: heading-derived ids differ between renderers, the verdict table's links must not.
+    out = [f'<a id="{anchor}"></a>', "", f"## {esc(c['id'])}: {_verdict(c['verdict'])}", ""]
+    if c.get("statement"):
+        out += [f"> {esc(c['statement'])}", ""]
+    commit = c.get("rule_commit")
+    out += [f"- **{k}:** {v}" for k, v in [
+        ("kind", esc(c["kind"])),
+        ("source", esc(T.or_dash(c.get("source")))),
+        ("rule", esc(T.or_dash(c.get("rule")))),
+        ("rule commit", _code(commit) if commit else T.DASH),
+        ("verdict", f"{_verdict(c['verdict'])}: {esc(T.or_dash(c.get('reason')))}"),
+        ("budget", esc(T.or_dash(c.get("budget")))),
+        ("wall time", T.duration(c.get("wall_time"))),
+    ]]
+    out.append("")
+    if c.get("numbers"):
+        columns, rows, numeric = T.numbers_rows(c["numbers"], seeds)
+        out += ["### Numbers", ""]
+        out += _table([esc(col) for col in columns], [[esc(v) for v in row] for row in rows], numeric)
+    if c.get("figures"):
+        out += ["### Figures", ""]
+        for f in c["figures"]:
+            title = f.get("title") or f["id"]
+            out += [f"![{esc(title)}](figures/{f['id']}.png)", "",
+                    f"*{esc(title)}*" + (f" {esc(f['caption'])}" if f.get("caption") else ""), ""]
+    if c.get("configs"):
+        body = T.configs_json(c["configs"])
+        fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", body)), default=0) + 1)
+        out += ["<details><summary>configs</summary>", "", f"{fence}json", body, fence, "", "</details>", ""]
+    return out

@@ -1,0 +1,272 @@
+"""Read and check `results.json` (docs/results-schema.md) before anything is drawn or written.
+
+Checking everything up front is what lets a bad file end in one line naming the file and the field, instead of a
+matplotlib traceback halfway through the figures. Required: `schema` (1), `claims`, and each claim's `id`, `kind`
+and `verdict`; every other field is optional (missing or null shows as a dash) but, when present, must have the
+documented type. Keys the schema does not name are ignored, so a newer writer can add fields without breaking an
+older reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import SkiplabError
+
+SCHEMA_VERSION = 1
+VERDICTS = ("supported", "not supported", "inconclusive")
+PANEL_KINDS = ("line", "scatter", "complex", "bar", "hist")
+SCALES = ("linear", "log", "symlog")
+STYLES = ("solid", "dashed", "dotted", "points")
+FORMATS = ("percent", "float", "int", "text")
+# Figure ids become file names (figures/<id>.png): no separators, no leading dot, nothing a shell would mangle.
+FIGURE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class ReportError(SkiplabError):
+    """A results.json that is missing, unreadable, or not the documented schema."""
+
+
+class _Bad(Exception):
+    """A schema violation at a JSON path; load_results prefixes the file name."""
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Parse and check one results.json; raise ReportError (one line: file and problem) if it is not usable."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file (write it with `skiplab reproduce`)") from None
+    except UnicodeDecodeError:
+        raise ReportError(f"{path}: not UTF-8 text") from None
+    except OSError as e:
+        raise ReportError(f"{path}: cannot read it ({e.strerror or e})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    try:
+        _check_results(data)
+    except _Bad as e:
+        raise ReportError(f"{path}: {e}") from None
+    return data
+
+
+# --- small typed checks; `where` is the JSON path shown to the user -------------------------------------------------
+
+def _fail(where: str, what: str) -> None:
+    raise _Bad(f"{where}: {what}")
+
+
+def _obj(v: Any, where: str) -> dict:
+    if not isinstance(v, dict):
+        _fail(where, f"expected an object, got {_name(v)}")
+    return v
+
+
+def _list(v: Any, where: str, nonempty: bool = False) -> list:
+    if not isinstance(v, list):
+        _fail(where, f"expected a list, got {_name(v)}")
+    if nonempty and not v:
+        _fail(where, "expected a non-empty list")
+    return v
+
+
+def _str(d: dict, key: str, where: str, required: bool = False) -> None:
+    v = d.get(key)
+    if v is None:
+        if required:
+            _fail(f"{where}.{key}", "missing (a string is required)")
+        return
+    if not isinstance(v, str) or (required and not v.strip()):
+        _fail(f"{where}.{key}", f"expected a non-empty string, got {_name(v)}" if required else
+              f"expected a string, got {_name(v)}")
+
+
+def _num(v: Any, where: str, nullable: bool = True) -> None:
+    if v is None and nullable:
+        return
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        _fail(where, f"expected a number{' or null' if nullable else ''}, got {_name(v)}")
+
+
+def _opt_num(d: dict, key: str, where: str) -> None:
+    _num(d.get(key), f"{where}.{key}")
+
+
+def _choice(d: dict, key: str, where: str, allowed: tuple[str, ...], required: bool = False) -> None:
+    v = d.get(key)
+    if v is None and not required:
+        return
+    if v not in allowed:
+        _fail(f"{where}.{key}", f"{v!r} is not one of {', '.join(allowed)}")
+
+
+def _numbers_list(d: dict, key: str, where: str, length: int | None, required: bool = True) -> int:
+    """A list of numbers/nulls (NaN and inf are written as null); returns its length."""
+    v = d.get(key)
+    if v is None and not required:
+        return -1
+    seq = _list(v, f"{where}.{key}")
+    for i, x in enumerate(seq):
+        _num(x, f"{where}.{key}[{i}]")
+    if length is not None and len(seq) != length:
+        _fail(f"{where}.{key}", f"has {len(seq)} values but x has {length}")
+    return len(seq)
+
+
+def _name(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
+
+
+# --- the schema -----------------------------------------------------------------------------------------------------
+
+def _check_results(data: Any) -> None:
+    _obj(data, "top level")
+    if "schema" not in data:
+        _fail("schema", "missing (expected 1)")
+    if data["schema"] != SCHEMA_VERSION:
+        _fail("schema", f"{data['schema']!r} is not supported (this skiplab reads schema {SCHEMA_VERSION})")
+    for key in ("created", "command", "scale", "data"):
+        _str(data, key, "top level")
+    _opt_num(data, "seeds", "top level")
+    _opt_num(data, "wall_time", "top level")
+    if data.get("versions") is not None:
+        for k, v in _obj(data["versions"], "versions").items():
+            if isinstance(v, (dict, list)):
+                _fail(f"versions.{k}", f"expected a string, got {_name(v)}")
+    if "claims" not in data:
+        _fail("claims", "missing (expected a list of claims)")
+    ids: set[str] = set()
+    figure_ids: set[str] = set()
+    for i, claim in enumerate(_list(data["claims"], "claims")):
+        _check_claim(claim, f"claims[{i}]", ids, figure_ids)
+
+
+def _check_claim(claim: Any, where: str, ids: set[str], figure_ids: set[str]) -> None:
+    _obj(claim, where)
+    _str(claim, "id", where, required=True)
+    if claim["id"] in ids:
+        _fail(f"{where}.id", f"{claim['id']!r} appears twice")
+    ids.add(claim["id"])
+    where = f"claims[{claim['id']}]"  # from here on the id says more than the index
+    _str(claim, "kind", where, required=True)
+    _choice(claim, "verdict", where, VERDICTS, required=True)
+    for key in ("statement", "source", "rule", "rule_commit", "reason", "budget"):
+        _str(claim, key, where)
+    _opt_num(claim, "wall_time", where)
+    if claim.get("numbers") is not None:
+        _check_numbers(claim["numbers"], f"{where}.numbers")
+    for j, fig in enumerate(_list(claim.get("figures") or [], f"{where}.figures")):
+        _check_figure(fig, f"{where}.figures[{j}]", figure_ids)
+    if claim.get("configs") is not None:
+        _obj(claim["configs"], f"{where}.configs")
+
+
+def _check_numbers(numbers: Any, where: str) -> None:
+    _obj(numbers, where)
+    columns = _list(numbers.get("columns"), f"{where}.columns", nonempty=True)
+    for i, c in enumerate(columns):
+        if not isinstance(c, str):
+            _fail(f"{where}.columns[{i}]", f"expected a string, got {_name(c)}")
+    for i, row in enumerate(_list(numbers.get("rows") or [], f"{where}.rows")):
+        _list(row, f"{where}.rows[{i}]")
+        if len(row) != len(columns):
+            _fail(f"{where}.rows[{i}]", f"has {len(row)} cells but there are {len(columns)} columns")
+        for j, cell in enumerate(row):
+            _check_cell(cell, f"{where}.rows[{i}][{j}]")
+    for col, fmt in _obj(numbers.get("format") or {}, f"{where}.format").items():
+        if col not in columns:
+            _fail(f"{where}.format", f"{col!r} is not a column (columns: {', '.join(columns)})")
+        if fmt not in FORMATS:
+            _fail(f"{where}.format.{col}", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+def _check_cell(cell: Any, where: str) -> None:
+    if cell is None or isinstance(cell, (str, bool, int, float)):
+        return
+    if not isinstance(cell, dict):
+        _fail(where, f"expected a number, a string, null or {{mean, std, n}}, got {_name(cell)}")
+    if "mean" not in cell:
+        _fail(where, "a {mean, std, n} cell needs 'mean'")
+    _opt_num(cell, "mean", where)
+    _opt_num(cell, "std", where)
+    n = cell.get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        _fail(f"{where}.n", f"expected a count, got {n!r}")
+
+
+def _check_figure(fig: Any, where: str, figure_ids: set[str]) -> None:
+    _obj(fig, where)
+    _str(fig, "id", where, required=True)
+    if not FIGURE_ID.fullmatch(fig["id"]):
+        _fail(f"{where}.id", f"{fig['id']!r} cannot be a file name (use letters, digits, '.', '_', '-')")
+    if fig["id"] in figure_ids:
+        _fail(f"{where}.id", f"{fig['id']!r} appears twice (figure ids name files and must be unique)")
+    figure_ids.add(fig["id"])
+    where = f"{where[:where.rindex('.')]}.figures[{fig['id']}]"
+    _str(fig, "title", where)
+    _str(fig, "caption", where)
+    for k, panel in enumerate(_list(fig.get("panels"), f"{where}.panels", nonempty=True)):
+        _check_panel(panel, f"{where}.panels[{k}]")
+
+
+def _check_panel(panel: Any, where: str) -> None:
+    _obj(panel, where)
+    _choice(panel, "kind", where, PANEL_KINDS, required=True)
+    for key in ("title", "xlabel", "ylabel"):
+        _str(panel, key, where)
+    _choice(panel, "xscale", where, SCALES)
+    _choice(panel, "yscale", where, SCALES)
+    for i, h in enumerate(_list(panel.get("hlines") or [], f"{where}.hlines")):
+        _obj(h, f"{where}.hlines[{i}]")
+        _num(h.get("y"), f"{where}.hlines[{i}].y", nullable=False)
+        _str(h, "label", f"{where}.hlines[{i}]")
+    if panel.get("unit_circle") is not None and not isinstance(panel["unit_circle"], bool):
+        _fail(f"{where}.unit_circle", f"expected true or false, got {_name(panel['unit_circle'])}")
+    if panel.get("circle") is not None:
+        circle = _obj(panel["circle"], f"{where}.circle")
+        center = _list(circle.get("center"), f"{where}.circle.center")
+        if len(center) != 2:
+            _fail(f"{where}.circle.center", "expected [real, imaginary]")
+        for i, c in enumerate(center):
+            _num(c, f"{where}.circle.center[{i}]", nullable=False)
+        r = circle.get("radius")
+        _num(r, f"{where}.circle.radius", nullable=False)
+        if not (r > 0 and math.isfinite(r)):
+            _fail(f"{where}.circle.radius", f"expected a positive number, got {r!r}")
+    for i, s in enumerate(_list(panel.get("series") or [], f"{where}.series")):
+        _check_series(s, f"{where}.series[{i}]", panel["kind"])
+
+
+def _check_series(s: Any, where: str, kind: str) -> None:
+    _obj(s, where)
+    _str(s, "label", where)
+    _choice(s, "style", where, STYLES)
+    group = s.get("group")
+    if group is not None and (isinstance(group, bool) or not isinstance(group, int) or group < 0):
+        _fail(f"{where}.group", f"expected a non-negative integer, got {group!r}")
+    if kind == "hist":
+        _numbers_list(s, "values", where, None)
+        bins = s.get("bins")
+        if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int) or bins < 1):
+            _fail(f"{where}.bins", f"expected a positive integer, got {bins!r}")
+        return
+    if kind == "bar":
+        xs = _list(s.get("x"), f"{where}.x")
+        for i, x in enumerate(xs):
+            if not isinstance(x, (str, int, float)) or isinstance(x, bool):
+                _fail(f"{where}.x[{i}]", f"expected a category name, got {_name(x)}")
+        n = len(xs)
+    else:
+        n = _numbers_list(s, "x", where, None)
+    _numbers_list(s, "y", where, n)
+    _numbers_list(s, "yerr", where, n, required=False)
+    if kind == "scatter":
+        _numbers_list(s, "c", where, n, required=False)
