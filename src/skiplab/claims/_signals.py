@@ -8,7 +8,7 @@ from typing import Any
 
 def layer_signals(record: dict[str, Any]) -> list[float]:
     """g_l = ||dL/dx_l|| * ||x_l|| for the stem output and every block output, in forward order."""
-    return [float(layer["signal"]) for layer in record["signal"]["layers"]]
+    return [float(v) for v in record["signal"]["signal"]]
 
 
 def log_first_over_last(record: dict[str, Any]) -> float:

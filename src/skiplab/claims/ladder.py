@@ -24,16 +24,22 @@ class LadderScale:
     depths: tuple[int, ...] = C.option((8, 20, 56), "depths of the plain/residual twins (>= 3)")
     jacobian_depth: int = C.option(20, "depth of the pre-activation pair whose block Jacobians are probed")
     probe_examples: int = C.option(256, "training examples in the fixed batch the gradient probe uses")
+    probe_every: int = C.option(2, "record the gradient probe every N epochs (and at init and the end)")
     train: TrainConfig = C.option(TrainConfig(), "the training recipe of every run")
 
     def describe(self, seeds: int) -> str:
         t = self.train
+        warm = f", {t.warmup_epochs:g} warm-up epoch(s)" if t.warmup_epochs else ""
         return (f"{self.data}, depths {'/'.join(map(str, self.depths))}, {t.epochs} epochs of batch {t.batch_size} "
-                f"({t.optimizer} lr {t.lr}, {t.schedule}, wd {t.weight_decay}, {t.precision}) per run, "
-                f"{seeds} seed{'s' * (seeds != 1)}; gradient probe on {self.probe_examples} fixed training examples")
+                f"({t.optimizer} lr {t.lr}{warm}, {t.schedule}, wd {t.weight_decay}, {t.precision}) per run, "
+                f"{seeds} seed{'s' * (seeds != 1)}; gradient probe on {self.probe_examples} fixed training examples "
+                f"every {self.probe_every} epochs")
 
 
-QUICK = LadderScale(train=TrainConfig(epochs=10, eval_train=True))
+# Quick: batch 64 at lr 0.05 with a one-epoch warm-up. At He et al.'s batch 128 / lr 0.1 without warm-up the
+# first quick run left resnet-56 at 35-73% train error after 10 epochs (its first steps blew up; He et al. warm
+# up their 110-layer net for the same reason), which fails the fair-test precondition. Every net gets this budget.
+QUICK = LadderScale(train=TrainConfig(epochs=10, batch_size=64, lr=0.05, warmup_epochs=1.0, eval_train=True))
 FULL = LadderScale(data="cifar10", depths=(20, 56, 110), jacobian_depth=56, probe_examples=512,
                    train=TrainConfig(epochs=164, warmup_epochs=1.0, precision="bf16", eval_train=True))
 
@@ -62,7 +68,7 @@ def spec(ctx: Context, family: str, depth: int, seed: int) -> RunSpec:
     model, args = _model(family, depth)
     data = DataConfig(name=scale.data, root=ctx.data_root)
     return RunSpec(RunConfig(model=model, model_args=args, data=data, train=scale.train, seed=seed),
-                   probe_examples=scale.probe_examples)
+                   probe_examples=scale.probe_examples, probe_every=scale.probe_every)
 
 
 def ladder_runs(ctx: Context) -> list[RunSpec]:

@@ -58,8 +58,14 @@ def versions(device: str) -> dict[str, str]:
             "numpy": np.__version__, "platform": platform.platform(), "device": device}
 
 
+def default_workers() -> int:
+    """Two single-thread training processes on a CPU with >= 2 cores; one process on a GPU."""
+    import os
+    return 1 if torch.cuda.is_available() else max(1, min(2, os.cpu_count() or 1))
+
+
 def reproduce(modules: list[ModuleType], ctx: Context, out: Path, command: str,
-              say: Callable[[str], None] = print, verbose: bool = False) -> dict[str, Any]:
+              say: Callable[[str], None] = print, verbose: bool = False, workers: int | None = None) -> dict[str, Any]:
     t_all = time.perf_counter()
     out = Path(out)
     report_dir = out / ctx.scale
@@ -73,7 +79,7 @@ def reproduce(modules: list[ModuleType], ctx: Context, out: Path, command: str,
     say(f"{len(modules)} claim(s), {len(ordered)} distinct training run(s) at scale {ctx.scale}, "
         f"{ctx.seeds} seed(s)")
     runs = Runs(out / "runs")
-    execute(ordered, runs, say=say, verbose=verbose)
+    execute(ordered, runs, say=say, verbose=verbose, workers=workers or default_workers())
     claims = []
     for m in modules:
         say(f"measuring {m.CLAIM.id} ...")

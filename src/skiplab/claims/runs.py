@@ -30,10 +30,11 @@ PROBE_VERSION = 1  # bump when the recorded probe changes: it is part of every c
 class RunSpec:
     run: RunConfig
     probe_examples: int = 256
+    probe_every: int = 1
 
     @property
     def key(self) -> str:
-        return C.stable_hash({"run": self.run, "probe_examples": self.probe_examples}, n=16)
+        return C.stable_hash({"run": self.run, **self.extra}, n=16)
 
     @property
     def label(self) -> str:
@@ -42,7 +43,7 @@ class RunSpec:
 
     @property
     def extra(self) -> dict[str, Any]:
-        return {"probes": {"gradients": PROBE_VERSION, "examples": self.probe_examples}}
+        return {"probes": {"gradients": PROBE_VERSION, "examples": self.probe_examples, "every": self.probe_every}}
 
 
 def probe_batch(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,13 +76,9 @@ class Runs:
         self.out = out
         self.dirs: dict[str, Path] = {}
         self.seconds: dict[str, float] = {}
-        self._data: dict[Any, Dataset] = {}
 
     def dataset(self, spec: RunSpec) -> Dataset:
-        key = C.stable_hash(spec.run.data)
-        if key not in self._data:
-            self._data[key] = load_data(spec.run.data)
-        return self._data[key]
+        return _worker_data(spec)
 
     def dir(self, spec: RunSpec) -> Path:
         return self.dirs[spec.key]
@@ -101,38 +98,81 @@ class Runs:
         model = build_model(spec.run, self.dataset(spec))
         if trained:
             from ..train.checkpoint import load_model_weights
-            load_model_weights(self.dir(spec), model)
+            from ..train.loop import model_signature
+            load_model_weights(self.dir(spec), model, model_signature(model))
         return model.eval()
 
 
-def execute(specs: list[RunSpec], runs: Runs, say: Callable[[str], None] = print, verbose: bool = False) -> None:
-    """Train every spec not yet finished (in order), reporting progress and an ETA through `say`."""
+def _train_one(spec: RunSpec, out: Path, verbose: bool, threads: int | None) -> tuple[str, str, float, dict, bool, bool]:
+    """Train (or find, or resume) one claims run; runs in a worker process when `execute` uses several."""
     from ..probes import GradientSignalCallback
 
-    todo = [s for s in specs if s.key not in runs.dirs]
-    t_start, trained = time.perf_counter(), 0
-    for i, spec in enumerate(todo, 1):
-        data = runs.dataset(spec)
-        x, y = probe_batch(data, spec.probe_examples)
+    if threads:
+        torch.set_num_threads(threads)
+    data = _worker_data(spec)
+    x, y = probe_batch(data, spec.probe_examples)
 
-        def callbacks(directory: Path, x=x, y=y) -> list[Callback]:
-            return [PersistedRecorder(GradientSignalCallback(x, y), directory / GRADIENTS)]
+    def callbacks(directory: Path) -> list[Callback]:
+        return [PersistedRecorder(GradientSignalCallback(x, y, every=spec.probe_every), directory / GRADIENTS)]
 
-        directory = locate_run(spec.run, data, runs.out, "claims", spec.extra)
-        resume = (directory / "state.json").exists() and not (directory / "result.json").exists()
-        t0 = time.perf_counter()
-        outcome = run_training(spec.run, runs.out, resume=resume, callbacks=callbacks, verbose=verbose,
-                               kind="claims", extra=spec.extra, dataset=data)
-        runs.dirs[spec.key] = outcome.run_dir
-        runs.seconds[spec.key] = outcome.seconds
-        if outcome.reused:
-            say(f"[{i}/{len(todo)}] {spec.label}: reused {outcome.run_dir}")
-            continue
-        trained += 1
-        per_run = (time.perf_counter() - t_start) / trained
-        eta = per_run * (len(todo) - i)
-        status = outcome.result.get("status")
-        final = outcome.result.get("final", {})
-        say(f"[{i}/{len(todo)}] {spec.label}: {'resumed, ' if resume else ''}{status}, train error "
-            f"{final.get('train_full_err', final.get('train_err', float('nan'))):.2%} in "
-            f"{time.perf_counter() - t0:.1f}s; ETA {eta:.0f}s")
+    directory = locate_run(spec.run, data, out, "claims", spec.extra)
+    resume = (directory / "state.json").exists() and not (directory / "result.json").exists()
+    outcome = run_training(spec.run, out, resume=resume, callbacks=callbacks, verbose=verbose, kind="claims",
+                           extra=spec.extra, dataset=data)
+    return spec.key, str(outcome.run_dir), outcome.seconds, outcome.result, outcome.reused, resume
+
+
+_DATA: dict[str, Dataset] = {}  # per process: each worker loads a dataset once
+
+
+def _worker_data(spec: RunSpec) -> Dataset:
+    key = C.stable_hash(spec.run.data)
+    if key not in _DATA:
+        _DATA[key] = load_data(spec.run.data)
+    return _DATA[key]
+
+
+def execute(specs: list[RunSpec], runs: Runs, say: Callable[[str], None] = print, verbose: bool = False,
+            workers: int = 1) -> None:
+    """Train every spec not yet finished, reporting progress and an ETA through `say`.
+
+    With `workers` > 1 the runs train in that many processes of one thread each: on a small CPU, small nets use
+    two threads poorly, and two single-thread runs side by side finish ~1.5x sooner than one after the other.
+    The heaviest runs start first so the last ones to finish are short."""
+    todo = sorted((s for s in specs if s.key not in runs.dirs), key=_cost, reverse=True)
+    t_start, finished = time.perf_counter(), 0
+
+    def report(result: tuple[str, str, float, dict, bool, bool], label: str) -> None:
+        nonlocal finished
+        key, directory, seconds, outcome, reused, resumed = result
+        runs.dirs[key], runs.seconds[key] = Path(directory), seconds
+        finished += 1
+        if reused:
+            say(f"[{finished}/{len(todo)}] {label}: reused {directory}")
+            return
+        final = outcome.get("final", {})
+        elapsed = time.perf_counter() - t_start
+        eta = elapsed / finished * (len(todo) - finished)
+        say(f"[{finished}/{len(todo)}] {label}: {'resumed, ' if resumed else ''}{outcome.get('status')}, train "
+            f"error {final.get('train_full_err', final.get('train_err', float('nan'))):.2%} in {seconds:.1f}s; "
+            f"ETA {eta:.0f}s")
+
+    if workers <= 1 or len(todo) <= 1:
+        for spec in todo:
+            report(_train_one(spec, runs.out, verbose, None), spec.label)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: forking a process whose OpenMP threads are running can deadlock the child
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_train_one, spec, runs.out, False, 1): spec for spec in todo}
+        for fut in as_completed(futures):
+            report(fut.result(), futures[fut].label)
+
+
+def _cost(spec: RunSpec) -> float:
+    """Relative training cost, for scheduling: depth x epochs (model config depth, or the preset's)."""
+    from ..models import model_config
+    depth = getattr(model_config(spec.run.model, **spec.run.model_args), "depth", 1)
+    return float(depth) * spec.run.train.epochs

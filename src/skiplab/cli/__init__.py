@@ -6,6 +6,8 @@ from __future__ import annotations
 import typer
 
 from .listing import list_app
+from .probe import probe_app
+from .report import report
 from .reproduce import reproduce
 from .train import train
 
@@ -17,7 +19,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("train")(train)
+app.command("report")(report)
 app.add_typer(list_app, name="list")
+app.add_typer(probe_app, name="probe")
 app.command("reproduce")(reproduce)
 
 

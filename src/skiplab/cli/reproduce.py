@@ -31,7 +31,9 @@ def reproduce(
                                              "depths=[20,32,56] or train.epochs=10 or train.batch_size=512"),
     steps: Optional[int] = typer.Option(None, "--steps", help="cap every training run at N steps (a smoke test; "
                                                               "verdicts are then meaningless)"),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="print every epoch of every run"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="training processes side by side (default: 2 "
+                                                                  "on a CPU with >= 2 cores, 1 on a GPU)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="print every epoch of every run (one worker)"),
 ) -> None:
     """Check claims of the residual-network story: train (or reuse) the runs they need, judge each by its
     pre-registered rule, and write report.html, report.md and results.json.
@@ -51,8 +53,10 @@ def reproduce(
     for m in modules:  # check every override and the data before training anything
         m.runs(ctx)
     command = "skiplab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "skiplab reproduce"
+    if workers is not None and workers < 1:
+        raise ConfigError("--workers must be >= 1")
     outcome = run_claims(modules, ctx, out, command, say=lambda s: err_console.print(s, markup=False),
-                         verbose=verbose)
+                         verbose=verbose, workers=1 if verbose else workers)
     table = Table(title=f"verdicts ({scale} scale, {seeds} seed{'s' * (seeds != 1)})", title_justify="left")
     for col in ("claim", "kind", "verdict", "reason"):
         table.add_column(col)

@@ -1,0 +1,46 @@
+"""Every full-scale training configuration of the claims runs a few steps on fixture data (a CIFAR-shaped image
+folder), recording its gradient probe, so a GPU run is not the first to find a broken config."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from skiplab.claims import CLAIMS
+from skiplab.claims.base import Context
+from skiplab.claims.ladder import FULL, scale_config
+from skiplab.claims.runs import GRADIENTS, Runs, execute
+
+
+def image_folder(root, n_train=13, n_test=2, classes=10):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for c in range(classes):
+            d = root / split / f"class{c}"
+            d.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    return root
+
+
+def test_full_scale_configs_run_a_few_steps(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKIPLAB_CACHE", str(tmp_path / "cache"))
+    data = image_folder(tmp_path / "imgs")
+    ctx = Context(scale="full", seeds=1, data=f"imagefolder:{data}", max_steps=2)
+    assert scale_config(ctx).depths == FULL.depths == (20, 56, 110)
+    specs, seen = [], set()
+    for m in CLAIMS.values():
+        for s in m.runs(ctx):
+            if s.key not in seen:
+                seen.add(s.key)
+                specs.append(s)
+    assert len(specs) == 2 * 3 + 2  # plain/resnet x 20/56/110, and the pre-activation pair
+    runs = Runs(tmp_path / "runs")
+    execute(specs, runs, say=lambda s: None)
+    for s in specs:
+        result = json.loads((runs.dir(s) / "result.json").read_text())
+        assert result["status"] == "stopped" and result["final"]["step"] == 2
+        assert s.run.train.precision == "bf16" and s.run.train.epochs == 164
+        records = json.loads((runs.dir(s) / GRADIENTS).read_text())
+        # 130 images at batch 128 is one step per epoch: two epochs ran, probed at init and every 2nd epoch
+        assert [r["epoch"] for r in records] == [0, 2]
