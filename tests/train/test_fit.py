@@ -153,3 +153,10 @@ def test_callback_can_stop_and_full_train_error_is_measured(blob_data):
 def test_max_steps_stops_early(blob_data):
     h = fit(mlp(blob_data), blob_data, TrainConfig(epochs=5, batch_size=32, max_steps=3, **CPU), verbose=False)
     assert h.status == "stopped" and h.final["step"] == 3 and len(h.epochs) == 1
+
+
+def test_capped_evaluation_spreads_over_a_class_sorted_split(blob_data):
+    from skiplab.train.loop import _eval_subset
+    idx = _eval_subset(1000, TrainConfig(max_eval_examples=10))
+    assert idx.tolist() == [0, 111, 222, 333, 444, 555, 666, 777, 888, 999]
+    assert _eval_subset(5, TrainConfig(max_eval_examples=10)) == slice(None)

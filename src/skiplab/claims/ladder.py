@@ -49,8 +49,9 @@ def scale_config(ctx: Context) -> LadderScale:
     data = C.to_dict(base)
     if ctx.data:
         data["data"] = ctx.data
-    if ctx.max_steps is not None:
+    if ctx.max_steps is not None:  # a smoke run: a few steps, and evaluations on the first 1,000 examples
         data["train"]["max_steps"] = ctx.max_steps
+        data["train"]["max_eval_examples"] = 1000
     cfg = C.from_dict(LadderScale, C.apply_overrides(data, ctx.overrides), "scale")
     if len(cfg.depths) < 3:
         raise ConfigError(f"scale.depths: the claims need at least 3 depths, got {cfg.depths}")

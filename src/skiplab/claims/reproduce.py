@@ -70,16 +70,13 @@ def reproduce(modules: list[ModuleType], ctx: Context, out: Path, command: str,
     out = Path(out)
     report_dir = out / ctx.scale
     plans = {m.CLAIM.id: m.runs(ctx) for m in modules}
-    ordered, seen = [], set()
-    for specs in plans.values():
-        for s in specs:
-            if s.key not in seen:
-                seen.add(s.key)
-                ordered.append(s)
+    ordered = list({s.key: s for specs in plans.values() for s in specs}.values())
     say(f"{len(modules)} claim(s), {len(ordered)} distinct training run(s) at scale {ctx.scale}, "
         f"{ctx.seeds} seed(s)")
     runs = Runs(out / "runs")
-    execute(ordered, runs, say=say, verbose=verbose, workers=workers or default_workers())
+    users = {s.key: [cid for cid, specs in plans.items() if s in specs] for s in ordered}
+    execute(ordered, runs, say=say, verbose=verbose, workers=workers or default_workers(),
+            labels={k: f"({', '.join(v)})" for k, v in users.items()})
     claims = []
     for m in modules:
         say(f"measuring {m.CLAIM.id} ...")

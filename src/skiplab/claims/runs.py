@@ -133,13 +133,15 @@ def _worker_data(spec: RunSpec) -> Dataset:
 
 
 def execute(specs: list[RunSpec], runs: Runs, say: Callable[[str], None] = print, verbose: bool = False,
-            workers: int = 1) -> None:
+            workers: int = 1, labels: dict[str, str] | None = None) -> None:
     """Train every spec not yet finished, reporting progress and an ETA through `say`.
 
     With `workers` > 1 the runs train in that many processes of one thread each: on a small CPU, small nets use
     two threads poorly, and two single-thread runs side by side finish ~1.5x sooner than one after the other.
     The heaviest runs start first so the last ones to finish are short."""
-    todo = sorted((s for s in specs if s.key not in runs.dirs), key=_cost, reverse=True)
+    unique = {s.key: s for s in specs if s.key not in runs.dirs}  # a run shared by claims trains once
+    todo = sorted(unique.values(), key=_cost, reverse=True)
+    labels = labels or {}
     t_start, finished = time.perf_counter(), 0
 
     def report(result: tuple[str, str, float, dict, bool, bool], label: str) -> None:
@@ -159,7 +161,7 @@ def execute(specs: list[RunSpec], runs: Runs, say: Callable[[str], None] = print
 
     if workers <= 1 or len(todo) <= 1:
         for spec in todo:
-            report(_train_one(spec, runs.out, verbose, None), spec.label)
+            report(_train_one(spec, runs.out, verbose, None), f"{spec.label} {labels.get(spec.key, '')}".strip())
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -168,7 +170,8 @@ def execute(specs: list[RunSpec], runs: Runs, say: Callable[[str], None] = print
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(_train_one, spec, runs.out, False, 1): spec for spec in todo}
         for fut in as_completed(futures):
-            report(fut.result(), futures[fut].label)
+            spec = futures[fut]
+            report(fut.result(), f"{spec.label} {labels.get(spec.key, '')}".strip())
 
 
 def _cost(spec: RunSpec) -> float:

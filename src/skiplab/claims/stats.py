@@ -49,4 +49,4 @@ def fmt_pct(s: dict) -> str:
 
 
 def fmt(s: dict, digits: int = 3) -> str:
-    return "n/a" if s["mean"] is None else f"{s['mean']:.{digits}g} +- {s['std']:.{digits}g}"
+    return "n/a" if s["mean"] is None else f"{s['mean']:#.{digits}g} +- {s['std']:#.{digits}g}"

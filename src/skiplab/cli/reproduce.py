@@ -29,8 +29,9 @@ def reproduce(
     out: Path = typer.Option(Path("reproduce"), "--out", help="runs go to OUT/runs, the report to OUT/<scale>/"),
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="override the scale's settings, e.g. "
                                              "depths=[20,32,56] or train.epochs=10 or train.batch_size=512"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="cap every training run at N steps (a smoke test; "
-                                                              "verdicts are then meaningless)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="smoke test: cap every training run at N steps "
+                                                              "and its evaluations at 1,000 examples (verdicts "
+                                                              "are then meaningless)"),
     workers: Optional[int] = typer.Option(None, "--workers", help="training processes side by side (default: 2 "
                                                                   "on a CPU with >= 2 cores, 1 on a GPU)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="print every epoch of every run (one worker)"),

@@ -143,7 +143,7 @@ def _claim_section(c: dict, anchor: str, seeds: object, pngs: dict[str, bytes]) 
         ("rule commit", _code_or_dash(c.get("rule_commit"))),
         ("verdict", f"{badge(c['verdict'])} {e(c.get('reason'))}"),
         ("budget", e(c.get("budget"))),
-        ("wall time", escape(T.duration(c.get("wall_time")))),
+        ("compute time (its runs, summed, + measuring)", escape(T.duration(c.get("wall_time")))),
     ]))
     if c.get("numbers"):
         out += ["<h3>Numbers</h3>", _numbers_table(c["numbers"], seeds)]

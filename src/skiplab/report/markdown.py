@@ -81,7 +81,7 @@ def _claim(c: dict, anchor: str, seeds: object) -> list[str]:
         ("rule commit", _code(commit) if commit else T.DASH),
         ("verdict", f"{_verdict(c['verdict'])}: {esc(T.or_dash(c.get('reason')))}"),
         ("budget", esc(T.or_dash(c.get("budget")))),
-        ("wall time", T.duration(c.get("wall_time"))),
+        ("compute time (its runs, summed, + measuring)", T.duration(c.get("wall_time"))),
     ]]
     out.append("")
     if c.get("numbers"):

@@ -34,6 +34,8 @@ class TrainConfig:
     eval_batch_size: int = option(1000, "batch size for evaluation")
     log_every: int = option(0, "read the loss every N steps to update progress (0: once per epoch)")
     grad_clip: float | None = option(None, "clip the global gradient norm to this value")
+    max_eval_examples: int | None = option(None, "evaluate on at most this many examples of each split (smoke "
+                                                 "tests; spread evenly, the same ones every time)")
     max_steps: int | None = option(None, "stop after this many steps in all (smoke tests); the schedule is "
                                          "still laid out over `epochs`")
 

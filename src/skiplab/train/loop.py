@@ -107,6 +107,14 @@ def evaluate(model: nn.Module, loader: DeviceLoader, precision: str = "fp32") ->
     return {"loss": loss / max(n, 1), "err": wrong / max(n, 1)}
 
 
+def _eval_subset(n: int, cfg: TrainConfig) -> slice | torch.Tensor:
+    """All examples, or `max_eval_examples` spread evenly over the split: image folders come sorted by class,
+    so the first N would all be one class."""
+    if cfg.max_eval_examples is None or cfg.max_eval_examples >= n:
+        return slice(None)
+    return torch.linspace(0, n - 1, cfg.max_eval_examples).round().long()
+
+
 def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, seed: int = 0, run_dir: str | Path | None = None,
         resume: bool = False, callbacks: Iterable[Callback] = (), verbose: bool = True,
         extra_result: dict[str, Any] | None = None) -> History:
@@ -128,8 +136,10 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, seed: int = 0, run
                           crop_padding=info.crop_padding, device=device, rank=D.rank(),
                           world_size=D.world_size(), channels_last=channels_last)
     eval_kw = dict(shuffle=False, drop_last=False, device=device, channels_last=channels_last)
-    test_loader = DeviceLoader(data.test_x, data.test_y, cfg.eval_batch_size, **eval_kw)
-    train_eval = DeviceLoader(data.train_x, data.train_y, cfg.eval_batch_size, **eval_kw) if cfg.eval_train else None
+    test_idx, train_idx = _eval_subset(len(data.test_y), cfg), _eval_subset(len(data.train_y), cfg)
+    test_loader = DeviceLoader(data.test_x[test_idx], data.test_y[test_idx], cfg.eval_batch_size, **eval_kw)
+    train_eval = (DeviceLoader(data.train_x[train_idx], data.train_y[train_idx], cfg.eval_batch_size, **eval_kw)
+                  if cfg.eval_train else None)
     spe = len(loader)
     total = spe * cfg.epochs
     forward: nn.Module = model

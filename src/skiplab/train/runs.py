@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config import stable_hash
 
-PROTOCOL = 1
+PROTOCOL = 2  # 2: capped evaluations spread over the split
 RESULT = "result.json"
 
 
