@@ -164,14 +164,25 @@ def execute(specs: list[RunSpec], runs: Runs, say: Callable[[str], None] = print
             report(_train_one(spec, runs.out, verbose, None), f"{spec.label} {labels.get(spec.key, '')}".strip())
         return
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    # spawn, not fork: forking a process whose OpenMP threads are running can deadlock the child
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(_train_one, spec, runs.out, False, 1): spec for spec in todo}
-        for fut in as_completed(futures):
-            spec = futures[fut]
-            report(fut.result(), f"{spec.label} {labels.get(spec.key, '')}".strip())
+    # spawn, not fork: forking a process whose OpenMP threads are running can deadlock the child. A plain
+    # Pool, not an executor: on Ctrl-C or an error it terminates its workers instead of finishing the queue.
+    pool = mp.get_context("spawn").Pool(workers)
+    try:
+        jobs = [(spec, runs.out, False, 1) for spec in todo]
+        for result in pool.imap_unordered(_train_job, jobs):
+            spec = next(s for s in todo if s.key == result[0])
+            report(result, f"{spec.label} {labels.get(spec.key, '')}".strip())
+        pool.close()
+    except BaseException:
+        pool.terminate()  # interrupted runs resume from their last epoch checkpoint next time
+        raise
+    finally:
+        pool.join()
+
+
+def _train_job(args: tuple) -> tuple[str, str, float, dict, bool, bool]:
+    return _train_one(*args)
 
 
 def _cost(spec: RunSpec) -> float:

@@ -27,7 +27,8 @@ def user_errors(func: F) -> F:
             print(f"error: {e}", file=sys.stderr)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            print("interrupted; the last finished epoch is checkpointed: rerun with --resume", file=sys.stderr)
+            print("interrupted; finished epochs are checkpointed: run the same command again to resume "
+                  "(skiplab train: add --resume)", file=sys.stderr)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
