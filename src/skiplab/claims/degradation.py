@@ -8,7 +8,7 @@ from typing import Any
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .ladder import ladder_runs, scale_config, spec
 from .runs import Runs
-from .stats import agreement, fmt_pct, summary
+from .stats import agreement, band, fmt_pct, summary
 
 MARGIN = 0.01  # a depth effect counts when it moves full-pass train error by more than 1 percentage point
 TARGET = 0.01  # the budget is long enough only if the deepest residual net gets below 1% train error, every seed
@@ -75,9 +75,8 @@ def verdict(evidence: dict[str, Any]) -> Verdict:
 
 def _curve(evidence: dict[str, Any], fam: str, depth: int, key: str) -> dict[str, Any]:
     seeds = evidence["nets"][f"{fam}-{depth}"]["seeds"]
-    n = min(len(s[key]) for s in seeds)
-    stats = [summary([s[key][i] for s in seeds]) for i in range(n)]
-    return {"x": seeds[0]["epochs"][:n], "y": [st["mean"] for st in stats], "yerr": [st["std"] for st in stats]}
+    mean, std = band([s[key] for s in seeds])
+    return {"x": seeds[0]["epochs"][:len(mean)], "y": mean, "yerr": std}
 
 
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

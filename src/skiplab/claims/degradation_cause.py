@@ -11,7 +11,7 @@ from ._signals import log_first_over_last
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .ladder import ladder_runs, scale_config, spec
 from .runs import Runs
-from .stats import agreement, fmt, summary
+from .stats import agreement, band, fmt, summary
 
 FACTOR = 2.0  # "clearly smaller": the deep plain net's relative early-layer signal is at least 2x smaller
 
@@ -80,10 +80,9 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
             seeds = evidence["curves"][f"{fam}-{d}"]
             rows.append([fam, d, summary([trained_mean(s) for s in seeds]),
                          summary([next((p["r"] for p in s if p["epoch"] == 0), float("nan")) for s in seeds])])
-            n = min(len(s) for s in seeds)
-            st = [summary([s[i]["r"] for s in seeds]) for i in range(n)]
-            series.append({"label": f"{fam}-{d}", "group": g, "x": [p["epoch"] for p in seeds[0][:n]],
-                           "y": [v["mean"] for v in st], "yerr": [v["std"] for v in st]})
+            mean, std = band([[p["r"] for p in s] for s in seeds])
+            series.append({"label": f"{fam}-{d}", "group": g, "x": [p["epoch"] for p in seeds[0][:len(mean)]],
+                           "y": mean, "yerr": std})
         panels.append({"title": "plain" if fam == "plain" else "residual", "kind": "line", "xlabel": "epoch",
                        "ylabel": "log(g_first / g_last)", "series": series, "hlines": [{"y": 0.0, "label": "equal"}]})
     numbers = {"columns": ["net", "depth", "r during training", "r at init"], "rows": rows,

@@ -36,6 +36,13 @@ def agreement(per_seed: Sequence[float], margin: float) -> Agreement:
     return "unclear"
 
 
+def band(per_seed: Sequence[Sequence[float]]) -> tuple[list[float | None], list[float | None]]:
+    """Mean and std over seeds at each index of per-seed curves (cut to the shortest curve)."""
+    n = min((len(c) for c in per_seed), default=0)
+    stats = [summary([c[i] for c in per_seed]) for i in range(n)]
+    return [s["mean"] for s in stats], [s["std"] for s in stats]
+
+
 def slope(x: Sequence[float], y: Sequence[float]) -> float:
     """Least-squares slope of y against x."""
     n = len(x)
