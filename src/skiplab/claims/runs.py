@@ -78,7 +78,7 @@ class Runs:
         self.seconds: dict[str, float] = {}
 
     def dataset(self, spec: RunSpec) -> Dataset:
-        return _worker_data(spec)
+        return dataset_of(spec)
 
     def dir(self, spec: RunSpec) -> Path:
         return self.dirs[spec.key]
@@ -109,7 +109,7 @@ def _train_one(spec: RunSpec, out: Path, verbose: bool, threads: int | None) -> 
 
     if threads:
         torch.set_num_threads(threads)
-    data = _worker_data(spec)
+    data = dataset_of(spec)
     x, y = probe_batch(data, spec.probe_examples)
 
     def callbacks(directory: Path) -> list[Callback]:
@@ -122,10 +122,10 @@ def _train_one(spec: RunSpec, out: Path, verbose: bool, threads: int | None) -> 
     return spec.key, str(outcome.run_dir), outcome.seconds, outcome.result, outcome.reused, resume
 
 
-_DATA: dict[str, Dataset] = {}  # per process: each worker loads a dataset once
+_DATA: dict[str, Dataset] = {}  # per process: the main process and each worker load a dataset once
 
 
-def _worker_data(spec: RunSpec) -> Dataset:
+def dataset_of(spec: RunSpec) -> Dataset:
     key = C.stable_hash(spec.run.data)
     if key not in _DATA:
         _DATA[key] = load_data(spec.run.data)

@@ -51,8 +51,10 @@ def reproduce(
     modules = [get_claim(c) for c in (claims or list(CLAIMS))]
     ctx = Context(scale=scale, seeds=seeds, data=data, data_root=str(data_dir) if data_dir else None,
                   overrides=tuple(set_ or ()), max_steps=steps)
-    for m in modules:  # check every override and the data before training anything
-        m.runs(ctx)
+    from ..claims.runs import dataset_of
+    for m in modules:  # check every override and every dataset before training anything
+        for spec in m.runs(ctx):
+            dataset_of(spec)
     command = "skiplab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "skiplab reproduce"
     if workers is not None and workers < 1:
         raise ConfigError("--workers must be >= 1")
