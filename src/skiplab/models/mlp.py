@@ -13,6 +13,7 @@ from torch import nn
 from ..config import option
 from ..errors import ConfigError
 from .blocks import PlainBlock, ResidualBlock
+from .fixup import apply_fixup
 from .layers import ACTIVATIONS, Normalize, ResidualScale, init_weights, norm, zero_last
 from .net import Net
 
@@ -26,6 +27,8 @@ class MLPConfig:
     h: float = option(1.0, "residual scale: a block computes x + h * branch(x)")
     h_learnable: bool = option(False, "make h a learnable scalar per block (ReZero with h=0)")
     zero_init: bool = option(False, "zero-init the last norm (or linear) of each branch: blocks start as identity")
+    init: Literal["he", "fixup"] = option("he", "weight init: the family's default, or Fixup (Zhang et al. 2019; "
+                                                "needs norm='none' and residual blocks)")
     norm: Literal["batch", "layer", "none"] = option("none", "normalization inside each branch")
     activation: Literal["relu", "gelu", "tanh", "identity"] = option("relu", "nonlinearity")
     in_channels: int = option(2, "input features (channels, if the data have spatial dims)")
@@ -60,6 +63,8 @@ def build_mlp(cfg: MLPConfig, name: str = "") -> Net:
     if cfg.zero_init:
         for _, block in net.blocks():
             zero_last(block.branch)
+    if cfg.init == "fixup":
+        apply_fixup(net)
     return net
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from ..config import option
 from ..errors import ConfigError
 from .blocks import Block, PlainBlock, ResidualBlock
+from .fixup import apply_fixup
 from .layers import ACTIVATIONS, Normalize, ResidualScale, conv, init_weights, norm, shortcut, zero_last
 from .net import Net
 
@@ -35,6 +36,8 @@ class ResNetConfig:
     h_learnable: bool = option(False, "make h a learnable scalar per block (SkipInit/ReZero with h=0)")
     zero_init: bool = option(False, "zero-init the last norm of each branch so every block starts as its shortcut")
     norm: Literal["batch", "none"] = option("batch", "normalization layer")
+    init: Literal["he", "fixup"] = option("he", "weight init: He et al.'s, or Fixup (Zhang et al. 2019; needs "
+                                                "norm='none' and residual blocks)")
     activation: Literal["relu", "gelu", "tanh", "identity"] = option("relu", "nonlinearity")
     dims: Literal[1, 2] = option(2, "2 for images (N, C, H, W), 1 for sequences (N, C, L)")
     in_channels: int = option(3, "input channels (from the data)")
@@ -113,6 +116,8 @@ def build_resnet(cfg: ResNetConfig, name: str = "") -> Net:
     if cfg.zero_init:
         for _, block in net.blocks():
             zero_last(block.branch)
+    if cfg.init == "fixup":
+        apply_fixup(net)
     return net
 
 
