@@ -1,5 +1,5 @@
-"""`skiplab probe gradients|jacobian --run DIR`: dissect a trained run with a probe, print a table per block and
-optionally save the numbers as JSON."""
+"""`skiplab probe gradients|jacobian|alignment|readout --run DIR`: dissect a trained run with a probe, print a
+table per block and optionally save the numbers as JSON."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from .._atomic import write_json
 from ..data import Dataset, to_float
 from ..errors import ConfigError
 from ..models import calibrate_batchnorm
-from ..probes import block_eigenvalues, end_to_end_singular_values, gradient_signal, spectrum_summary
+from ..probes import (alignment as alignment_probe, block_eigenvalues, end_to_end_singular_values, gradient_signal,
+                      linear_readout, readout as readout_probe, spectrum_summary)
 from ..train.load import load_run
 from ..train.loop import resolve_device
 from .common import out_console, user_errors
 
-probe_app = typer.Typer(help="Dissect a trained run: gradient signal per layer, block Jacobian spectra.",
+probe_app = typer.Typer(help="Dissect a trained run: gradient signal per layer, block Jacobian spectra, residual/error "
+                             "alignment, readout after every block.",
                         no_args_is_help=True)
 
 _RUN = typer.Option(..., "--run", help="run folder (runs/<kind>/<name>-<hash>/seed-<n>)")
@@ -126,3 +128,76 @@ def jacobian(run: Path = _RUN,
     _save(json_out, {"probe": "jacobian", "run": str(run), "seed": seed, "mode": mode, "blocks": blocks,
                      "end_to_end": {"method": e2e.method, "shape": list(e2e.shape),
                                     "singular_values": [float(v) for v in sv]}})
+
+
+def _held_out(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n test examples: a held-out batch, the same on every call."""
+    if n < 2:
+        raise ConfigError(f"--examples must be >= 2, got {n}")
+    return to_float(data.test_x[:n]), data.test_y[:n]
+
+
+def _opt(v: Optional[float]) -> str:
+    return "n/a" if v is None else _g(v)
+
+
+@probe_app.command("alignment")
+@user_errors
+def alignment(run: Path = _RUN,
+              examples: int = typer.Option(256, "--examples", "-n", help="held-out (test) examples in the batch"),
+              calibrate: int = typer.Option(1024, "--calibrate",
+                                            help="training examples for the batch-norm statistics"),
+              seed: int = _SEED, device: str = _DEVICE, json_out: Optional[Path] = _JSON) -> None:
+    """cos(F_l(x_l), -dL/dx_{l+1}) per additive block on held-out examples (eval mode, batch norm calibrated on
+    training data), against the same cosine with F and the gradient paired across different examples (null)."""
+    if calibrate < 1:
+        raise ConfigError("--calibrate must be >= 1")
+    model, data, cfg = load_run(run)
+    dev = resolve_device(device)
+    model.to(dev)
+    xs, _ = _pick(data, calibrate, seed)
+    mode = calibrate_batchnorm(model, xs.to(dev))
+    x, y = _held_out(data, examples)
+    r = alignment_probe(model, x.to(dev), y.to(dev), null_seed=seed)
+    table = Table(title=f"residual/error alignment: {cfg.model} on {cfg.data.name}, {r['examples']} held-out "
+                        f"examples, {mode}, loss {r['loss']:.4f}", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("block", "cos(F, -g)", "std", "null", "null std"):
+        table.add_column(col, justify="left" if col == "block" else "right", no_wrap=col == "block")
+    for i, name in enumerate(r["names"]):
+        table.add_row(name, _g(r["cos"][i]), _g(r["cos_std"][i]), _g(r["null"][i]), _g(r["null_std"][i]))
+    for name, kind in r["skipped"].items():
+        table.add_row(name, f"skipped ({kind})", "", "", "", style="dim")
+    out_console.print(table)
+    _save(json_out, {"probe": "alignment", "run": str(run), "seed": seed, **r, "mode": mode})
+
+
+@probe_app.command("readout")
+@user_errors
+def readout(run: Path = _RUN,
+            examples: int = typer.Option(512, "--examples", "-n", help="held-out (test) examples scored"),
+            calibrate: int = typer.Option(1024, "--calibrate",
+                                          help="training examples: batch-norm statistics of every partial sum, "
+                                               "and the linear probes' fit"),
+            seed: int = _SEED, device: str = _DEVICE, json_out: Optional[Path] = _JSON) -> None:
+    """The net's own head applied to the partial sum after every block (later blocks lesioned, batch norm
+    recalibrated for each), and a logistic-regression probe on every pooled block output."""
+    if calibrate < 2:
+        raise ConfigError("--calibrate must be >= 2")
+    model, data, cfg = load_run(run)
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    xs, ys = _pick(data, calibrate, seed)
+    x, y = _held_out(data, examples)
+    r = readout_probe(model, x.to(dev), y.to(dev), calibrate_x=xs.to(dev))
+    calibrate_batchnorm(model, xs.to(dev))  # the linear probes read the whole net with calibrated statistics
+    lin = linear_readout(model, xs.to(dev), ys, x.to(dev), y)
+    table = Table(title=f"readout after each block: {cfg.model} on {cfg.data.name}, {r['examples']} held-out "
+                        f"examples", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("after", "kind", "head loss", "head error", "linear loss", "linear error"):
+        table.add_column(col, justify="left" if col in ("after", "kind") else "right", no_wrap=col == "after")
+    for i, name in enumerate(r["names"]):
+        table.add_row(name, r["kinds"][i] or "", _opt(r["loss"][i]), _opt(r["error"][i]), _g(lin["loss"][i]),
+                      _g(lin["error"][i]), style=None if r["available"][i] else "dim")
+    out_console.print(table)
+    out_console.print(f"head readout: {r['mode']}; n/a = a later block cannot be lesioned")
+    _save(json_out, {"probe": "readout", "run": str(run), "seed": seed, "head": r, "linear": lin})
