@@ -9,7 +9,7 @@ from PIL import Image
 from skiplab.claims import CLAIMS
 from skiplab.claims.base import Context
 from skiplab.claims.ladder import FULL, scale_config
-from skiplab.claims.runs import GRADIENTS, Runs, execute
+from skiplab.claims.runs import ALIGNMENT, GRADIENTS, Runs, execute
 
 
 def image_folder(root, n_train=13, n_test=2, classes=10):
@@ -44,3 +44,7 @@ def test_full_scale_configs_run_a_few_steps(tmp_path, monkeypatch):
         records = json.loads((runs.dir(s) / GRADIENTS).read_text())
         # 130 images at batch 128 is one step per epoch: two epochs ran, probed at init and every 2nd epoch
         assert [r["epoch"] for r in records] == [0, 2]
+        # the pre-activation residual runs also record the residual/error alignment through training
+        assert s.record_alignment == (s.run.model == "preresnet56")
+        if s.record_alignment:
+            assert [r["epoch"] for r in runs.records(s, ALIGNMENT)] == [0, 2]

@@ -68,8 +68,11 @@ def spec(ctx: Context, family: str, depth: int, seed: int) -> RunSpec:
     scale = scale_config(ctx)
     model, args = _model(family, depth)
     data = DataConfig(name=scale.data, root=ctx.data_root)
+    # Pre-activation residual runs also record the residual/error alignment through training
+    # (residual-aligns-with-error reads it; x_{l+1} = x_l + F(x_l) holds exactly only for them).
     return RunSpec(RunConfig(model=model, model_args=args, data=data, train=scale.train, seed=seed),
-                   probe_examples=scale.probe_examples, probe_every=scale.probe_every)
+                   probe_examples=scale.probe_examples, probe_every=scale.probe_every,
+                   record_alignment=family == "preresnet")
 
 
 def ladder_runs(ctx: Context) -> list[RunSpec]:

@@ -19,7 +19,7 @@ from ..models.net import Net
 from ..probes import alignment, identity_alignment
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .ladder import jacobian_runs, scale_config, spec
-from .runs import Runs
+from .runs import ALIGNMENT, Runs, heldout_batch
 from .stats import band, fmt, summary
 
 # Written before any result was seen. Per-example cosines of unrelated directions in D >= 1024 dimensions are
@@ -63,13 +63,17 @@ def budget(ctx: Context) -> str:
 
 def _probe(net: Net, data: Any) -> dict[str, Any]:
     calibrate_batchnorm(net, to_float(data.train_x[:CALIBRATION]))
-    x, y = to_float(data.test_x[:HELD_OUT]), data.test_y[:HELD_OUT]
+    x, y = heldout_batch(data, HELD_OUT)
     r = alignment(net, x, y)
     with torch.no_grad():
         r["error"] = float((net(x).argmax(1) != y).double().mean())
     r["mean_cos"] = sum(r["cos"]) / len(r["cos"]) if r["cos"] else float("nan")
     r["mean_null"] = sum(r["null"]) / len(r["null"]) if r["null"] else float("nan")
     return r
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
 
 
 def toy_net(seed: int) -> Net:
@@ -114,6 +118,9 @@ def measure(ctx: Context, done: Runs) -> dict[str, Any]:
         data = done.dataset(sp)
         out["residual"].append({state: _probe(done.model(sp, trained=state == "trained"), data)
                                 for state in ("init", "trained")})
+        out.setdefault("through_training", []).append(
+            [{"epoch": r["epoch"], "mean_cos": _mean(r["alignment"]["cos"]), "mean_null": _mean(r["alignment"]["null"])}
+             for r in done.records(sp, ALIGNMENT)])
         out["toy"].append(toy(s, steps))
     return out
 
@@ -169,4 +176,20 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
                         "paired across different examples (null). Held-out examples; trained toy's MSE / "
                         f"E||small||^2 = {fmt(summary([t['mse_over_small'] for t in evidence['toy']]))}.",
              "panels": panels}]
+    curves = evidence.get("through_training") or []
+    if curves and all(curves):
+        epochs = [p["epoch"] for p in curves[0]]
+        series = []
+        for g, (kind, label) in enumerate((("mean_cos", "measured"), ("mean_null", "null"))):
+            mean, std = band([[p[kind] for p in c] for c in curves])
+            series.append({"label": label, "group": g, "style": "solid" if g == 0 else "dashed",
+                           "x": epochs[:len(mean)], "y": mean, "yerr": std})
+        figs.append({"id": "alignment-through-training", "title": "Alignment through training",
+                     "caption": "Mean over blocks of cos(F_l, -dL/dx_{l+1}) on the held-out batch, recorded while "
+                                "training (train-mode batch norm; epoch 0 = initialization); mean over seeds, "
+                                "band = +-1 std. The verdict uses the trained checkpoint with calibrated batch "
+                                "norm (the table above).",
+                     "panels": [{"title": f"preresnet{evidence['depth']}", "kind": "line", "xlabel": "epoch",
+                                 "ylabel": "mean cos over blocks", "series": series,
+                                 "hlines": [{"y": 0.0, "label": "orthogonal"}]}]})
     return numbers, figs

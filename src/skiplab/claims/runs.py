@@ -23,7 +23,9 @@ from ..train import Callback, TrainState
 from ..train.experiment import RunConfig, build_model, load_data, locate_run, run_training
 
 GRADIENTS = "probes/gradients.json"
+ALIGNMENT = "probes/alignment.json"
 PROBE_VERSION = 1  # bump when the recorded probe changes: it is part of every claims run's hash
+HELD_OUT = 256  # test examples the alignment recorder uses
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class RunSpec:
     run: RunConfig
     probe_examples: int = 256
     probe_every: int = 1
+    record_alignment: bool = False  # also record cos(F, -dL/dx) through training (pre-activation residual nets)
 
     @property
     def key(self) -> str:
@@ -43,7 +46,11 @@ class RunSpec:
 
     @property
     def extra(self) -> dict[str, Any]:
-        return {"probes": {"gradients": PROBE_VERSION, "examples": self.probe_examples, "every": self.probe_every}}
+        probes: dict[str, Any] = {"gradients": PROBE_VERSION, "examples": self.probe_examples,
+                                  "every": self.probe_every}
+        if self.record_alignment:  # only then, so runs without it keep their hash
+            probes["alignment"] = {"version": PROBE_VERSION, "held_out": HELD_OUT}
+        return {"probes": probes}
 
 
 def probe_batch(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,6 +58,12 @@ def probe_batch(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     idx = torch.randperm(len(data.train_y), generator=g)[:n]
     return to_float(data.train_x[idx]), data.train_y[idx]
+
+
+def heldout_batch(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` test examples spread evenly over the split (image folders come sorted by class)."""
+    idx = torch.linspace(0, len(data.test_y) - 1, min(n, len(data.test_y))).round().long()
+    return to_float(data.test_x[idx]), data.test_y[idx]
 
 
 class PersistedRecorder(Callback):
@@ -90,7 +103,11 @@ class Runs:
         return json.loads((self.dir(spec) / "result.json").read_text())
 
     def gradients(self, spec: RunSpec) -> list[dict[str, Any]]:
-        path = self.dir(spec) / GRADIENTS
+        return self.records(spec, GRADIENTS)
+
+    def records(self, spec: RunSpec, name: str) -> list[dict[str, Any]]:
+        """A recorder's persisted records (GRADIENTS, ALIGNMENT), [] if the run has none."""
+        path = self.dir(spec) / name
         return json.loads(path.read_text()) if path.exists() else []
 
     def model(self, spec: RunSpec, trained: bool = True) -> Net:
@@ -105,7 +122,7 @@ class Runs:
 
 def _train_one(spec: RunSpec, out: Path, verbose: bool, threads: int | None) -> tuple[str, str, float, dict, bool, bool]:
     """Train (or find, or resume) one claims run; runs in a worker process when `execute` uses several."""
-    from ..probes import GradientSignalCallback
+    from ..probes import AlignmentCallback, GradientSignalCallback
 
     if threads:
         torch.set_num_threads(threads)
@@ -113,7 +130,12 @@ def _train_one(spec: RunSpec, out: Path, verbose: bool, threads: int | None) -> 
     x, y = probe_batch(data, spec.probe_examples)
 
     def callbacks(directory: Path) -> list[Callback]:
-        return [PersistedRecorder(GradientSignalCallback(x, y, every=spec.probe_every), directory / GRADIENTS)]
+        cbs: list[Callback] = [PersistedRecorder(GradientSignalCallback(x, y, every=spec.probe_every),
+                                                 directory / GRADIENTS)]
+        if spec.record_alignment:
+            xa, ya = heldout_batch(data, HELD_OUT)
+            cbs.append(PersistedRecorder(AlignmentCallback(xa, ya, every=spec.probe_every), directory / ALIGNMENT))
+        return cbs
 
     directory = locate_run(spec.run, data, out, "claims", spec.extra)
     resume = (directory / "state.json").exists() and not (directory / "result.json").exists()
