@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .blocks import PlainBlock, ResidualBlock
+from .layers import init_weights, zero_last
 from .net import Net
 
 WEIGHTS = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -92,3 +93,14 @@ def apply_fixup(net: Net) -> None:
     if classifier.bias is not None:
         nn.init.zeros_(classifier.bias)
     net.head = nn.Sequential(*_with_biases(head))
+
+
+def initialize(net: Net, zero_init: bool, init: str) -> None:
+    """The residual families' initialization: He init, then optionally zero-init of every branch's last norm,
+    then optionally Fixup (which needs a norm-free net)."""
+    init_weights(net)
+    if zero_init:
+        for _, block in net.blocks():
+            zero_last(block.branch)
+    if init == "fixup":
+        apply_fixup(net)

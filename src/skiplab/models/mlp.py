@@ -13,8 +13,8 @@ from torch import nn
 from ..config import option
 from ..errors import ConfigError
 from .blocks import PlainBlock, ResidualBlock
-from .fixup import apply_fixup
-from .layers import ACTIVATIONS, Normalize, ResidualScale, init_weights, norm, zero_last
+from .fixup import initialize
+from .layers import ACTIVATIONS, Normalize, ResidualScale, norm
 from .net import Net
 
 
@@ -59,12 +59,7 @@ def build_mlp(cfg: MLPConfig, name: str = "") -> Net:
     stem = nn.Sequential(nn.Flatten(), nn.Linear(in_features, w))
     head = nn.Sequential(norm(cfg.norm, 0, w), act(), nn.Linear(w, cfg.num_classes))
     net = Net(cfg, Normalize(cfg.input_mean, cfg.input_std, cfg.in_channels, dims), stem, [blocks], head, name)
-    init_weights(net)
-    if cfg.zero_init:
-        for _, block in net.blocks():
-            zero_last(block.branch)
-    if cfg.init == "fixup":
-        apply_fixup(net)
+    initialize(net, cfg.zero_init, cfg.init)
     return net
 
 

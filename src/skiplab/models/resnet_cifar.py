@@ -16,8 +16,8 @@ from torch import nn
 from ..config import option
 from ..errors import ConfigError
 from .blocks import Block, PlainBlock, ResidualBlock
-from .fixup import apply_fixup
-from .layers import ACTIVATIONS, Normalize, ResidualScale, conv, init_weights, norm, shortcut, zero_last
+from .fixup import initialize
+from .layers import ACTIVATIONS, Normalize, ResidualScale, conv, norm, shortcut
 from .net import Net
 
 EXPANSION = 4  # bottleneck output width / inner width (He et al. 2016, Sec. 4.1)
@@ -112,12 +112,7 @@ def build_resnet(cfg: ResNetConfig, name: str = "") -> Net:
     head = nn.Sequential(*head_pre, pool, nn.Flatten(), nn.Linear(c_in, cfg.num_classes))
     net = Net(cfg, Normalize(cfg.input_mean, cfg.input_std, cfg.in_channels, d), nn.Sequential(*stem_layers),
               stages, head, name)
-    init_weights(net)
-    if cfg.zero_init:
-        for _, block in net.blocks():
-            zero_last(block.branch)
-    if cfg.init == "fixup":
-        apply_fixup(net)
+    initialize(net, cfg.zero_init, cfg.init)
     return net
 
 
