@@ -13,16 +13,16 @@ pairing, so "aligned" means above the null, not merely above 0.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.nn import functional as F
 
 from ..models import Net
-from ..train.callbacks import Callback, TrainState
 from ._common import EVAL_MODE, TRAIN_MODE, buffers_kept, check_net, frozen, prepare
+from .recorder import Loss, ProbeRecorder
 
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
 _EPS = 1e-30  # a zero vector gets cosine 0 (it points nowhere), not NaN
 
 
@@ -136,36 +136,14 @@ def identity_alignment(model: Net, x: torch.Tensor, y: torch.Tensor, null_seed: 
     return out
 
 
-class AlignmentCallback(Callback):
-    """Records `alignment` on a fixed batch during `fit`, in train mode (as training sees the net): at fit start
-    (epoch 0 = initialization), every `every`-th epoch, and after the last one.
+class AlignmentCallback(ProbeRecorder):
+    """Records `alignment` during `fit` (see ProbeRecorder); records are {"epoch": e, "alignment": dict}."""
 
-    x: (N, *example_shape), y: (N,). `.records` is a list of {"epoch": e, "alignment": dict} sorted by epoch;
-    the caller persists them. An epoch already in `.records` (a resumed run) is not recomputed.
-    """
+    key = "alignment"
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, every: int = 1, loss: Loss = F.cross_entropy) -> None:
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"AlignmentCallback: every must be an integer >= 1, got {every!r}")
-        _check_batch(x, y, "AlignmentCallback")
-        self.x, self.y, self.every, self.loss = x, y, every, loss
-        self.records: list[dict[str, Any]] = []
+        _check_batch(x, y, "AlignmentCallback")  # the shuffled null needs >= 2 examples
+        super().__init__(x, y, every, loss)
 
-    def _record(self, state: TrainState, epoch: int) -> None:
-        due = epoch % self.every == 0 or epoch == state.cfg.epochs
-        if not due or any(r["epoch"] == epoch for r in self.records):
-            return
-        model, was_training = state.model, state.model.training
-        model.train()
-        try:
-            rec = alignment(model, self.x.to(state.device), self.y.to(state.device), self.loss)
-        finally:
-            model.train(was_training)
-        self.records.append({"epoch": epoch, "alignment": rec})
-        self.records.sort(key=lambda r: r["epoch"])
-
-    def on_fit_start(self, state: TrainState) -> None:
-        self._record(state, state.epoch)
-
-    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
-        self._record(state, int(metrics["epoch"]))
+    def probe(self, model: Any, x: torch.Tensor, y: torch.Tensor, loss: Loss) -> dict[str, Any]:
+        return alignment(model, x, y, loss)

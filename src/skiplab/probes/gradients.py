@@ -8,16 +8,14 @@ along for the record.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.nn import functional as F
 
 from ..models import Net
-from ..train.callbacks import Callback, TrainState
 from ._common import EVAL_MODE, TRAIN_MODE, buffers_kept, check_net, frozen, prepare
-
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from .recorder import Loss, ProbeRecorder
 
 
 def _norm(t: torch.Tensor) -> float:
@@ -68,44 +66,10 @@ def gradient_signal(model: Net, x: torch.Tensor, y: torch.Tensor, loss: Loss = F
             "signal": [g * a for g, a in zip(grad_norm, act_norm)]}
 
 
-class GradientSignalCallback(Callback):
-    """Records `gradient_signal` on a fixed batch during `fit`, in train mode (batch statistics, as training sees
-    the net): at fit start (epoch 0 = initialization), at the end of every `every`-th epoch, and at the end of
-    the last epoch (so the trained net is always there).
+class GradientSignalCallback(ProbeRecorder):
+    """Records `gradient_signal` during `fit` (see ProbeRecorder); records are {"epoch": e, "signal": dict}."""
 
-    x: (N, *example_shape), y: (N,). Results stay in memory in `.records`, a list of {"epoch": e, "signal": dict}
-    sorted by epoch, where e counts finished epochs; the caller persists them. When resuming, set `.records` to
-    what was saved before `fit`: an epoch already recorded is never recomputed.
-    """
+    key = "signal"
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, every: int = 1, loss: Loss = F.cross_entropy) -> None:
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"GradientSignalCallback: every must be an integer >= 1, got {every!r}")
-        if x.dim() < 2 or x.shape[0] != y.shape[0] or x.shape[0] < 1:
-            raise ValueError("GradientSignalCallback needs x of shape (N, *example_shape) and y of shape (N,)")
-        self.x, self.y, self.every, self.loss = x, y, every, loss
-        self.records: list[dict[str, Any]] = []
-
-    def _due(self, epoch: int, last: int) -> bool:
-        return epoch % self.every == 0 or epoch == last
-
-    def _record(self, state: TrainState, epoch: int) -> None:
-        if any(r["epoch"] == epoch for r in self.records) or not self._due(epoch, state.cfg.epochs):
-            return
-        model = state.model
-        was_training = model.training
-        model.train()
-        try:
-            signal = gradient_signal(model, self.x.to(state.device), self.y.to(state.device), self.loss)
-        finally:
-            model.train(was_training)
-        self.records.append({"epoch": epoch, "signal": signal})
-        self.records.sort(key=lambda r: r["epoch"])
-
-    def on_fit_start(self, state: TrainState) -> None:
-        # A fresh run starts at epoch 0 (initialization); a resumed one at its last finished epoch, whose weights
-        # are those the record of that epoch saw, so computing a missing record there is still correct.
-        self._record(state, state.epoch)
-
-    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
-        self._record(state, int(metrics["epoch"]))
+    def probe(self, model: Any, x: torch.Tensor, y: torch.Tensor, loss: Loss) -> dict[str, Any]:
+        return gradient_signal(model, x, y, loss)
