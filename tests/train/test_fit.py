@@ -156,7 +156,6 @@ def test_max_steps_stops_early(blob_data):
 
 
 def test_capped_evaluation_spreads_over_a_class_sorted_split(blob_data):
-    from skiplab.train.loop import _eval_subset
-    idx = _eval_subset(1000, TrainConfig(max_eval_examples=10))
-    assert idx.tolist() == [0, 111, 222, 333, 444, 555, 666, 777, 888, 999]
-    assert _eval_subset(5, TrainConfig(max_eval_examples=10)) == slice(None)
+    from skiplab.data.dataset import spread
+    assert spread(1000, 10).tolist() == [0, 111, 222, 333, 444, 555, 666, 777, 888, 999]
+    assert spread(5, 10) == slice(None) and spread(5, None) == slice(None)

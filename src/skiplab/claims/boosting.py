@@ -8,12 +8,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..data import to_float
 from ..models import calibrate_batchnorm
 from ..probes import linear_readout, readout
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .ladder import jacobian_runs, scale_config, spec
-from .runs import Runs
+from .runs import Runs, calibration_batch, heldout_batch
 from .stats import band, fmt, fmt_pct, summary
 
 # Written before any result was seen. The story's "improves block by block" read as "most blocks improve it":
@@ -66,8 +65,8 @@ def measure(ctx: Context, done: Runs) -> dict[str, Any]:
             sp = spec(ctx, fam, depth, s)
             data = done.dataset(sp)
             net = done.model(sp, trained=True)
-            xc, yc = to_float(data.train_x[:CALIBRATION]), data.train_y[:CALIBRATION]
-            x, y = to_float(data.test_x[:HELD_OUT]), data.test_y[:HELD_OUT]
+            xc, yc = calibration_batch(data, CALIBRATION)
+            x, y = heldout_batch(data, HELD_OUT)
             head = readout(net, x, y, calibrate_x=xc)
             calibrate_batchnorm(net, xc)  # the linear probes read the whole net with calibrated statistics
             lin = linear_readout(net, xc, yc, x, y)

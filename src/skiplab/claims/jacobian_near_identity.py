@@ -16,7 +16,7 @@ import numpy as np
 from ..models import calibrate_batchnorm
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .ladder import jacobian_runs, scale_config, spec
-from .runs import Runs, probe_batch
+from .runs import Runs, calibration_batch, probe_batch
 from .stats import fmt, summary
 
 CLUSTER = 0.5  # "clusters around 1": 90% of the eigenvalues lie within 0.5 of 1
@@ -53,8 +53,7 @@ def budget(ctx: Context) -> str:
 
 def _probe(net: Any, data: Any, x1: Any) -> dict[str, Any]:
     from ..probes import block_eigenvalues, end_to_end_singular_values
-    from ..data import to_float
-    mode = calibrate_batchnorm(net, to_float(data.train_x[:CALIBRATION]))
+    mode = calibrate_batchnorm(net, calibration_batch(data, CALIBRATION)[0])
     eig = block_eigenvalues(net, x1, bn_mode=mode)
     mus = np.concatenate([np.asarray(v) for v in eig.eigenvalues.values()]) if eig.eigenvalues else np.zeros(0)
     dist = np.abs(mus - 1)

@@ -11,7 +11,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data import to_float
 from ..models import calibrate_batchnorm
 from ..models.blocks import ResidualBlock
 from ..models.layers import ResidualScale
@@ -19,7 +18,7 @@ from ..models.net import Net
 from ..probes import alignment, identity_alignment
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .ladder import jacobian_runs, scale_config, spec
-from .runs import ALIGNMENT, Runs, heldout_batch
+from .runs import ALIGNMENT, Runs, calibration_batch, heldout_batch
 from .stats import band, fmt, summary
 
 # Written before any result was seen. Per-example cosines of unrelated directions in D >= 1024 dimensions are
@@ -62,7 +61,7 @@ def budget(ctx: Context) -> str:
 
 
 def _probe(net: Net, data: Any) -> dict[str, Any]:
-    calibrate_batchnorm(net, to_float(data.train_x[:CALIBRATION]))
+    calibrate_batchnorm(net, calibration_batch(data, CALIBRATION)[0])
     x, y = heldout_batch(data, HELD_OUT)
     r = alignment(net, x, y)
     with torch.no_grad():

@@ -18,6 +18,7 @@ import torch
 from .. import config as C
 from .._atomic import write_json
 from ..data import Dataset, to_float
+from ..data.dataset import spread
 from ..models import Net
 from ..train import Callback, TrainState
 from ..train.experiment import RunConfig, build_model, load_data, locate_run, run_training
@@ -62,8 +63,14 @@ def probe_batch(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def heldout_batch(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` test examples spread evenly over the split (image folders come sorted by class)."""
-    idx = torch.linspace(0, len(data.test_y) - 1, min(n, len(data.test_y))).round().long()
+    idx = spread(len(data.test_y), n)
     return to_float(data.test_x[idx]), data.test_y[idx]
+
+
+def calibration_batch(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`n` training examples spread evenly over the split, for batch-norm calibration and linear probes."""
+    idx = spread(len(data.train_y), n)
+    return to_float(data.train_x[idx]), data.train_y[idx]
 
 
 class PersistedRecorder(Callback):

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from .._atomic import write_json
 from ..data import Dataset, to_float
+from ..data.dataset import spread
 from ..errors import ConfigError
 from ..models import calibrate_batchnorm
 from ..probes import (alignment as alignment_probe, block_eigenvalues, end_to_end_singular_values, gradient_signal,
@@ -58,10 +59,9 @@ def gradients(run: Path = _RUN,
               seed: int = _SEED, device: str = _DEVICE, json_out: Optional[Path] = _JSON) -> None:
     """Scale-invariant gradient signal g_l = ||dL/dx_l|| * ||x_l|| at the stem and every block, on a fixed
     batch of training examples in train mode (batch statistics, as training sees the net)."""
-    model, data, cfg = load_run(run)
-    dev = resolve_device(device)
+    model, data, cfg, dev = _load(run, device)
     x, y = _pick(data, examples, seed)
-    model.to(dev).train()
+    model.train()
     r = gradient_signal(model, x.to(dev), y.to(dev))
     table = Table(title=f"gradient signal: {cfg.model} on {cfg.data.name}, {r['examples']} examples, {r['mode']}, "
                         f"loss {r['loss']:.4f}", title_justify="left", box=box.SIMPLE_HEAD)
@@ -92,9 +92,7 @@ def jacobian(run: Path = _RUN,
         raise ConfigError(f"--method must be auto, exact or arnoldi, got {method!r}")
     if k < 1 or calibrate < 1:
         raise ConfigError("--k and --calibrate must be >= 1")
-    model, data, cfg = load_run(run)
-    dev = resolve_device(device)
-    model.to(dev)
+    model, data, cfg, dev = _load(run, device)
     xs, _ = _pick(data, calibrate, seed)
     mode = calibrate_batchnorm(model, xs.to(dev))
     x = xs[:1].to(dev)
@@ -130,11 +128,19 @@ def jacobian(run: Path = _RUN,
                                     "singular_values": [float(v) for v in sv]}})
 
 
+def _load(run: Path, device: str) -> tuple[Any, Dataset, Any, torch.device]:
+    """The run's trained model on `device`, its data and config (the device is checked before the run is read)."""
+    dev = resolve_device(device)
+    model, data, cfg = load_run(run)
+    return model.to(dev), data, cfg, dev
+
+
 def _held_out(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first n test examples: a held-out batch, the same on every call."""
+    """n test examples spread evenly over the split: a held-out batch, the same on every call."""
     if n < 2:
         raise ConfigError(f"--examples must be >= 2, got {n}")
-    return to_float(data.test_x[:n]), data.test_y[:n]
+    idx = spread(len(data.test_y), n)
+    return to_float(data.test_x[idx]), data.test_y[idx]
 
 
 def _opt(v: Optional[float]) -> str:
@@ -152,9 +158,7 @@ def alignment(run: Path = _RUN,
     training data), against the same cosine with F and the gradient paired across different examples (null)."""
     if calibrate < 1:
         raise ConfigError("--calibrate must be >= 1")
-    model, data, cfg = load_run(run)
-    dev = resolve_device(device)
-    model.to(dev)
+    model, data, cfg, dev = _load(run, device)
     xs, _ = _pick(data, calibrate, seed)
     mode = calibrate_batchnorm(model, xs.to(dev))
     x, y = _held_out(data, examples)
@@ -183,9 +187,8 @@ def readout(run: Path = _RUN,
     recalibrated for each), and a logistic-regression probe on every pooled block output."""
     if calibrate < 2:
         raise ConfigError("--calibrate must be >= 2")
-    model, data, cfg = load_run(run)
-    dev = resolve_device(device)
-    model.to(dev).eval()
+    model, data, cfg, dev = _load(run, device)
+    model.eval()
     xs, ys = _pick(data, calibrate, seed)
     x, y = _held_out(data, examples)
     r = readout_probe(model, x.to(dev), y.to(dev), calibrate_x=xs.to(dev))

@@ -107,3 +107,11 @@ def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...]
         var = total_sq / n - mean * mean
     std = var.clamp_min(0).sqrt().clamp_min(1e-6)
     return tuple(round(v, 6) for v in mean.tolist()), tuple(round(v, 6) for v in std.tolist())
+
+
+def spread(total: int, n: int | None) -> torch.Tensor | slice:
+    """Indices of `n` examples spread evenly over `total` (all of them when n is None or >= total). Image folders
+    come sorted by class, so "the first n" would all be one class."""
+    if n is None or n >= total:
+        return slice(None)
+    return torch.linspace(0, total - 1, n).round().long()

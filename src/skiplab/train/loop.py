@@ -13,7 +13,7 @@ from torch import nn
 
 from .._atomic import write_json, write_text
 from ..config import stable_hash, to_dict
-from ..data.dataset import Dataset
+from ..data.dataset import Dataset, spread
 from ..data.loader import DeviceLoader
 from ..errors import ConfigError
 from . import distributed as D
@@ -107,14 +107,6 @@ def evaluate(model: nn.Module, loader: DeviceLoader, precision: str = "fp32") ->
     return {"loss": loss / max(n, 1), "err": wrong / max(n, 1)}
 
 
-def _eval_subset(n: int, cfg: TrainConfig) -> slice | torch.Tensor:
-    """All examples, or `max_eval_examples` spread evenly over the split: image folders come sorted by class,
-    so the first N would all be one class."""
-    if cfg.max_eval_examples is None or cfg.max_eval_examples >= n:
-        return slice(None)
-    return torch.linspace(0, n - 1, cfg.max_eval_examples).round().long()
-
-
 def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, seed: int = 0, run_dir: str | Path | None = None,
         resume: bool = False, callbacks: Iterable[Callback] = (), verbose: bool = True,
         extra_result: dict[str, Any] | None = None) -> History:
@@ -136,7 +128,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, seed: int = 0, run
                           crop_padding=info.crop_padding, device=device, rank=D.rank(),
                           world_size=D.world_size(), channels_last=channels_last)
     eval_kw = dict(shuffle=False, drop_last=False, device=device, channels_last=channels_last)
-    test_idx, train_idx = _eval_subset(len(data.test_y), cfg), _eval_subset(len(data.train_y), cfg)
+    test_idx, train_idx = spread(len(data.test_y), cfg.max_eval_examples), spread(len(data.train_y), cfg.max_eval_examples)
     test_loader = DeviceLoader(data.test_x[test_idx], data.test_y[test_idx], cfg.eval_batch_size, **eval_kw)
     train_eval = (DeviceLoader(data.train_x[train_idx], data.train_y[train_idx], cfg.eval_batch_size, **eval_kw)
                   if cfg.eval_train else None)
