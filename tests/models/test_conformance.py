@@ -29,10 +29,30 @@ def sample_blocks(net):
     return sorted(set(firsts + [names[1], names[-1]]))
 
 
+# Integrator blocks are a config field, not presets: conform them on a few nets.
+INTEGRATOR_VARIANTS = [("preresnet20", {"integrator": i}) for i in ("heun", "midpoint", "rk4", "leapfrog")] + [
+    ("resmlp", {"integrator": "implicit-euler", "depth": 3, "h": 0.1}),
+    ("resmlp", {"integrator": "implicit-euler", "depth": 2, "h": 0.1, "solver": "newton-krylov"}),
+    ("resmlp", {"integrator": "rk4", "share_weights": True, "depth": 4})]
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_model_conforms(name):
     torch.manual_seed(0)
-    net = build_small(name)
+    check_conforms(name, build_small(name))
+
+
+@pytest.mark.parametrize("name,overrides", INTEGRATOR_VARIANTS, ids=lambda v: str(v))
+def test_integrator_variant_conforms(name, overrides):
+    torch.manual_seed(0)
+    net = create_model(name, **overrides)
+    if len(net.config.input_size) == 2:
+        net = create_model(name, input_size=(8, 8), **overrides)
+    assert any(b.kind == "continuous" for _, b in net.blocks())
+    check_conforms(name, net)
+
+
+def check_conforms(name, net):
     if name == "plain1202":
         # Gradients of a 1202-layer plain net with batch norm explode (~1e88 at init): float32 overflows to
         # NaN, which is the degradation story itself, not a defect. float64 holds them.

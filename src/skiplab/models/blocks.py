@@ -11,6 +11,7 @@ import networkx as nx
 import torch
 from torch import nn
 
+from .integrators import Solver, get_integrator
 from .layers import ResidualScale
 
 GATES = ("skip", "branch")
@@ -114,3 +115,66 @@ class PlainBlock(Block):
         if not self.shape_preserving:
             raise NotLesionable("this plain block changes the shape of its input; it cannot be deleted")
         return x
+
+
+class IntegratorBlock(Block):
+    """x -> one step of an ODE integrator on x' = F(x) with step h (models/integrators.py): heun, midpoint, rk4,
+    leapfrog and implicit-euler evaluate the same branch F several times. ("euler" is the ordinary additive
+    `ResidualBlock`.) The increment is the step minus x, so gates and lesions work as for an additive block."""
+
+    kind = "continuous"
+
+    def __init__(self, branch: nn.Module, scale: ResidualScale, integrator: str,
+                 solver: Solver | None = None) -> None:
+        super().__init__()
+        self.rule = get_integrator(integrator)
+        if integrator == "euler":
+            raise ValueError("euler is the additive ResidualBlock; build that instead")
+        self.branch, self.scale, self.integrator = branch, scale, integrator
+        self.solver = (solver or Solver()) if self.rule.implicit else None
+
+    def _h(self) -> torch.Tensor:
+        return self.scale(torch.ones((), device=self.scale.h.device, dtype=self.scale.h.dtype))
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._h().to(x.dtype)
+        if self.rule.implicit:
+            return self.rule.step(self.branch, x, h, self.solver)
+        return self.rule.step(self.branch, x, h)
+
+    def increment(self, x: torch.Tensor) -> torch.Tensor:
+        return self.step(x) - x
+
+    def forward(self, x: torch.Tensor, gate: str | None = None) -> torch.Tensor:
+        y = self.step(x)
+        # x - x.detach() is exactly 0 with the identity's gradient: the value stays y bit for bit
+        if gate == "skip":
+            return y.detach() + (x - x.detach())
+        if gate == "branch":
+            return y - (x - x.detach())
+        if gate is not None:
+            raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
+        return y
+
+    def lesion(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def add_to_graph(self, g: nx.DiGraph, name: str, src: str) -> str:
+        return ResidualBlock.add_to_graph(self, g, name, src)  # same topology: x + (step - x)
+
+    def extra_repr(self) -> str:
+        return f"integrator={self.integrator}"
+
+
+def residual_block(branch: nn.Module, shortcut: nn.Module, scale: ResidualScale, cfg: object,
+                   post_activation: nn.Module | None = None) -> Block:
+    """The residual block a family's config asks for: additive (integrator "euler", or any block whose shortcut
+    changes the shape, where an ODE step is undefined) or an `IntegratorBlock` with the config's solver settings.
+    `cfg` carries `integrator`, `solver`, `solver_tol` and `solver_max_iter`."""
+    name = getattr(cfg, "integrator", "euler")
+    if name == "euler" or not isinstance(shortcut, nn.Identity):
+        return ResidualBlock(branch, shortcut, scale, post_activation)
+    if post_activation is not None:
+        raise ValueError("integrator blocks need pre-activation blocks (no activation after the sum)")
+    solver = Solver(cfg.solver, cfg.solver_tol, cfg.solver_max_iter)  # type: ignore[attr-defined]
+    return IntegratorBlock(branch, scale, name, solver)

@@ -12,8 +12,9 @@ from torch import nn
 
 from ..config import option
 from ..errors import ConfigError
-from .blocks import PlainBlock, ResidualBlock
+from .blocks import PlainBlock, residual_block
 from .fixup import initialize
+from .integrators import INTEGRATOR_HELP, SOLVER_HELP, IntegratorName, SolverName
 from .layers import ACTIVATIONS, Normalize, ResidualScale, norm
 from .net import Net
 
@@ -27,6 +28,12 @@ class MLPConfig:
     h: float = option(1.0, "residual scale: a block computes x + h * branch(x)")
     h_learnable: bool = option(False, "make h a learnable scalar per block (ReZero with h=0)")
     zero_init: bool = option(False, "zero-init the last norm (or linear) of each branch: blocks start as identity")
+    integrator: IntegratorName = option("euler", INTEGRATOR_HELP)
+    solver: SolverName = option("fixed-point", SOLVER_HELP)
+    solver_tol: float = option(1e-6, "implicit-euler: relative residual at which a solve has converged")
+    solver_max_iter: int = option(100, "implicit-euler: iterations before a solve is counted as unconverged")
+    share_weights: bool = option(False, "one branch F shared by every block: with h = T/depth the net is a "
+                                        "discretized autonomous ODE x' = F(x) on [0, T]")
     init: Literal["he", "fixup"] = option("he", "weight init: the family's default, or Fixup (Zhang et al. 2019; "
                                                 "needs norm='none' and residual blocks)")
     norm: Literal["batch", "layer", "none"] = option("none", "normalization inside each branch")
@@ -40,22 +47,30 @@ class MLPConfig:
     def __post_init__(self) -> None:
         if self.depth < 1 or self.width < 1 or self.branch_layers < 1:
             raise ConfigError("depth, width and branch_layers must be >= 1")
+        if self.skip == "none" and (self.integrator != "euler" or self.share_weights):
+            raise ConfigError("integrator and share_weights need residual blocks (skip=identity)")
+        if self.integrator == "leapfrog" and self.width % 2:
+            raise ConfigError(f"leapfrog splits the width in two halves; width {self.width} is odd")
 
 
 def build_mlp(cfg: MLPConfig, name: str = "") -> Net:
     act, w = ACTIVATIONS[cfg.activation], cfg.width
     in_features = cfg.in_channels * math.prod(cfg.input_size)
     dims = len(cfg.input_size)
-    blocks = []
-    for _ in range(cfg.depth):
+    def make_branch() -> nn.Sequential:
         layers: list[nn.Module] = []
         for _ in range(cfg.branch_layers):
             layers += [norm(cfg.norm, 0, w), act(), nn.Linear(w, w)]
-        branch = nn.Sequential(*layers)
+        return nn.Sequential(*layers)
+
+    shared = make_branch() if cfg.share_weights else None
+    blocks = []
+    for _ in range(cfg.depth):
+        branch = shared if shared is not None else make_branch()
         if cfg.skip == "none":
             blocks.append(PlainBlock(branch))
         else:
-            blocks.append(ResidualBlock(branch, nn.Identity(), ResidualScale(cfg.h, cfg.h_learnable)))
+            blocks.append(residual_block(branch, nn.Identity(), ResidualScale(cfg.h, cfg.h_learnable), cfg))
     stem = nn.Sequential(nn.Flatten(), nn.Linear(in_features, w))
     head = nn.Sequential(norm(cfg.norm, 0, w), act(), nn.Linear(w, cfg.num_classes))
     net = Net(cfg, Normalize(cfg.input_mean, cfg.input_std, cfg.in_channels, dims), stem, [blocks], head, name)

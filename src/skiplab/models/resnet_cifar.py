@@ -15,8 +15,9 @@ from torch import nn
 
 from ..config import option
 from ..errors import ConfigError
-from .blocks import Block, PlainBlock, ResidualBlock
+from .blocks import Block, PlainBlock, residual_block
 from .fixup import initialize
+from .integrators import INTEGRATOR_HELP, SOLVER_HELP, IntegratorName, SolverName
 from .layers import ACTIVATIONS, Normalize, ResidualScale, conv, norm, shortcut
 from .net import Net
 
@@ -35,6 +36,10 @@ class ResNetConfig:
     h: float = option(1.0, "residual scale: a block computes shortcut(x) + h * branch(x)")
     h_learnable: bool = option(False, "make h a learnable scalar per block (SkipInit/ReZero with h=0)")
     zero_init: bool = option(False, "zero-init the last norm of each branch so every block starts as its shortcut")
+    integrator: IntegratorName = option("euler", INTEGRATOR_HELP)
+    solver: SolverName = option("fixed-point", SOLVER_HELP)
+    solver_tol: float = option(1e-6, "implicit-euler: relative residual at which a solve has converged")
+    solver_max_iter: int = option(100, "implicit-euler: iterations before a solve is counted as unconverged")
     norm: Literal["batch", "none"] = option("batch", "normalization layer")
     init: Literal["he", "fixup"] = option("he", "weight init: He et al.'s, or Fixup (Zhang et al. 2019; needs "
                                                 "norm='none' and residual blocks)")
@@ -57,6 +62,9 @@ class ResNetConfig:
             raise ConfigError(f"input_size {self.input_size} needs {self.dims} entries for dims={self.dims}")
         if not self.widths or min(self.widths) < 1 or self.width_mult <= 0:
             raise ConfigError("widths must be positive and width_mult > 0")
+        if self.integrator != "euler" and (not self.preact or self.skip == "none"):
+            raise ConfigError(f"integrator {self.integrator!r} needs pre-activation residual blocks "
+                              "(preact=true, skip=identity): the step is x' = x + h F, with nothing after the sum")
 
     @property
     def blocks_per_stage(self) -> int:
@@ -87,7 +95,7 @@ def _block(cfg: ResNetConfig, c_in: int, width: int, c_out: int, stride: int) ->
     if cfg.skip == "none":
         return PlainBlock(branch, post, shape_preserving=(c_in == c_out and stride == 1))
     sc = shortcut(cfg.shortcut, c_in, c_out, stride, cfg.dims, cfg.norm)
-    return ResidualBlock(branch, sc, ResidualScale(cfg.h, cfg.h_learnable), post)
+    return residual_block(branch, sc, ResidualScale(cfg.h, cfg.h_learnable), cfg, post)
 
 
 def build_resnet(cfg: ResNetConfig, name: str = "") -> Net:

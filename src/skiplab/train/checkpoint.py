@@ -47,6 +47,11 @@ def save_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer,
                     state: dict[str, Any]) -> None:
     """Write model + optimizer + scheduler + RNG at `state["step"]`; `state` also holds the model signature."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    seen: set[int] = set()
+    for k, v in tensors.items():  # shared weights (e.g. share_weights=True) appear under several names;
+        if v.data_ptr() in seen:  # safetensors refuses aliased tensors, so later names get a copy
+            tensors[k] = v.clone()
+        seen.add(v.data_ptr())
     opt_tensors, opt_meta = _split_optimizer(opt)
     tensors.update(opt_tensors)
     tensors["rng.cpu"] = torch.get_rng_state()
