@@ -38,3 +38,25 @@ def test_bad_train_values_are_refused():
         TrainConfig(milestones=(0.5, 1.5))
     with pytest.raises(ConfigError, match="lr"):
         TrainConfig(lr=0)
+
+
+def test_large_batch_scales_lr_and_adds_warmup():
+    from skiplab.train.config import large_batch, scaled_lr
+    assert scaled_lr(0.4, 2048, 512) == pytest.approx(1.6)  # Goyal et al.: 4x the batch, 4x the lr
+    assert scaled_lr(0.4, 2048, 512, "sqrt") == pytest.approx(0.8)
+    assert scaled_lr(0.4, 128, 512) == pytest.approx(0.1)
+    base = TrainConfig(epochs=36, batch_size=512, lr=0.4, schedule="cosine", nesterov=True, label_smoothing=0.1)
+    big = large_batch(base, 2048, 512)
+    assert (big.batch_size, big.lr, big.warmup_epochs) == (2048, pytest.approx(1.6), 2.0)  # 36 / 18 epochs
+    assert big.nesterov and big.label_smoothing == 0.1
+    assert large_batch(base, 512, 512) == base  # same batch: unchanged
+    one = large_batch(TrainConfig(epochs=10, schedule="onecycle"), 1024, 128)
+    assert one.warmup_epochs == 0 and one.lr == pytest.approx(0.8)  # onecycle warms up by itself
+    with pytest.raises(ConfigError, match="rule"):
+        scaled_lr(0.1, 256, 128, "cubic")
+
+
+def test_compile_mode_is_checked():
+    assert TrainConfig(compile_mode="reduce-overhead").compile_mode == "reduce-overhead"
+    with pytest.raises(ConfigError, match="compile_mode.*max-autotune"):
+        TrainConfig(compile_mode="fastest")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from .bench import bench
 from .listing import list_app
 from .probe import probe_app
 from .report import report
@@ -23,6 +24,7 @@ app.command("report")(report)
 app.add_typer(list_app, name="list")
 app.add_typer(probe_app, name="probe")
 app.command("reproduce")(reproduce)
+app.command("bench")(bench)
 
 
 def main() -> None:

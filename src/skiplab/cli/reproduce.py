@@ -40,6 +40,7 @@ def reproduce(
     pre-registered rule, and write report.html, report.md and results.json.
 
     Finished runs are found by their config hash and reused; an interrupted reproduce resumes its runs.
+    On several GPUs: `torchrun --nproc-per-node N -m skiplab reproduce ...` trains each run with DDP.
     """
     from ..claims import CLAIMS, Context, get_claim
     from ..claims.reproduce import reproduce as run_claims
@@ -58,8 +59,14 @@ def reproduce(
     command = "skiplab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "skiplab reproduce"
     if workers is not None and workers < 1:
         raise ConfigError("--workers must be >= 1")
-    outcome = run_claims(modules, ctx, out, command, say=lambda s: err_console.print(s, markup=False),
-                         verbose=verbose, workers=1 if verbose else workers)
+    from ..train import distributed as D
+    with D.from_torchrun():  # under torchrun every run is one DDP run over all ranks, one run after another
+        main, ranks = D.is_main(), D.world_size()
+        say = (lambda s: err_console.print(s, markup=False)) if main else (lambda s: None)
+        outcome = run_claims(modules, ctx, out, command, say=say, verbose=verbose and main,
+                             workers=1 if verbose or ranks > 1 else workers)
+    if not main:
+        return
     table = Table(title=f"verdicts ({scale} scale, {seeds} seed{'s' * (seeds != 1)})", title_justify="left")
     for col in ("claim", "kind", "verdict", "reason"):
         table.add_column(col)

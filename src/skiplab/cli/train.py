@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from .. import config as C
+from ..train import distributed as D
 from ..train.config import TrainConfig
 from ..train.experiment import DataConfig, RunConfig, resolve_run_config, run_training
 from .common import err_console, out_console, user_errors
@@ -44,6 +45,9 @@ def train(
 ) -> None:
     """Train a model. A finished run with the same config is found and reported, not redone.
 
+    On several GPUs: `torchrun --nproc-per-node N -m skiplab train ...` trains one DDP run, each rank on its
+    share of every global batch (train.batch_size is global); rank 0 writes and prints; --resume works as alone.
+
     Defaults follow He et al.'s CIFAR recipe (SGD 0.1, momentum 0.9, wd 1e-4, batch 128, lr/10 at 50% and 75%).
     """
     file_data = C.load_file(config) if config else {}
@@ -51,7 +55,10 @@ def train(
              "data.download": download or None, "train.epochs": epochs, "train.batch_size": batch_size,
              "train.lr": lr, "train.device": device, "seed": seed}
     cfg = resolve_run_config(file_data, flags, set_ or [])
-    outcome = run_training(cfg, out, run_dir=run_dir, resume=resume, force=force)
+    with D.from_torchrun(cfg.train.device):  # under torchrun: one rank of a DDP run; otherwise a no-op
+        outcome = run_training(cfg, out, run_dir=run_dir, resume=resume, force=force)
+        if not D.is_main():
+            return
     r = outcome.result
     final = r.get("final", {})
     if outcome.reused:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +30,13 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = option("fp32", "bf16 runs the forward pass under autocast")
     channels_last: bool = option(True, "NHWC memory layout for images (faster convolutions on CPU and GPU)")
     compile: bool = option(False, "torch.compile the model (slow first step, faster later ones)")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = option(
+        "default", "torch.compile mode when compile is on: default, reduce-overhead (CUDA graphs: pays on a GPU "
+                   "when kernel launches dominate, i.e. small nets or batches), max-autotune (also tunes kernels: "
+                   "longer compile), max-autotune-no-cudagraphs")
+    sync_bn: bool = option(False, "under torchrun on GPUs: batch-norm statistics over the global batch "
+                                  "(SyncBatchNorm); ignored in a single process; refused on the CPU (gloo), where "
+                                  "PyTorch has no SyncBatchNorm kernel")
     device: str = option("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N")
     eval_every: int = option(1, "evaluate on the test split every N epochs (and always at the end)")
     eval_train: bool = option(False, "also measure full-pass train error (eval mode, no augmentation)")
@@ -50,3 +59,34 @@ class TrainConfig:
             raise ConfigError("train.label_smoothing must be in [0, 1)")
         if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
             raise ConfigError(f"train.warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"train.compile_mode: {self.compile_mode!r} is not one of {', '.join(COMPILE_MODES)}")
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def scaled_lr(base_lr: float, batch_size: int, base_batch: int, rule: Literal["linear", "sqrt"] = "linear") -> float:
+    """The learning rate for `batch_size` given one tuned at `base_batch`: linear (Goyal et al. 2017, "Accurate,
+    large minibatch SGD": k times the batch, k times the lr) or square root (Krizhevsky 2014; keeps the gradient
+    noise scale, gentler for short schedules)."""
+    if batch_size < 1 or base_batch < 1:
+        raise ConfigError(f"batch sizes must be >= 1, got {batch_size} and base {base_batch}")
+    if rule not in ("linear", "sqrt"):
+        raise ConfigError(f"lr scaling rule {rule!r} is not one of linear, sqrt")
+    k = batch_size / base_batch
+    return base_lr * (k if rule == "linear" else math.sqrt(k))
+
+
+def large_batch(cfg: TrainConfig, batch_size: int, base_batch: int, *, rule: Literal["linear", "sqrt"] = "linear",
+                warmup_epochs: float | None = None) -> TrainConfig:
+    """`cfg` (tuned at `base_batch`, lr = cfg.lr) moved to `batch_size`: lr scaled by `rule` and, for a larger
+    batch, a linear warm-up (Goyal et al. use 5 of 90 epochs; default here: the same 1/18 of training, at least
+    one epoch) unless the schedule (onecycle) warms up itself or `warmup_epochs` says otherwise. Label smoothing
+    and Nesterov momentum stay as `cfg` sets them; both are fields of TrainConfig."""
+    if warmup_epochs is None:
+        warmup_epochs = cfg.warmup_epochs
+        if batch_size > base_batch and cfg.schedule != "onecycle":
+            warmup_epochs = max(warmup_epochs, min(float(cfg.epochs), max(1.0, cfg.epochs / 18)))
+    return dataclasses.replace(cfg, batch_size=batch_size, lr=scaled_lr(cfg.lr, batch_size, base_batch, rule),
+                               warmup_epochs=warmup_epochs)

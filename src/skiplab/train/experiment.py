@@ -17,10 +17,11 @@ from .._atomic import write_json
 from ..data import Dataset, load_dataset
 from ..errors import ConfigError
 from ..models import Net, create_model, model_config
+from . import distributed as D
 from .callbacks import Callback, History
 from .checkpoint import STATE, read_state
 from .config import TrainConfig
-from .loop import fit, resolve_device
+from .loop import check_sync_bn, fit, resolve_device
 from .runs import RESULT, read_result, run_dir as hashed_run_dir
 
 
@@ -129,15 +130,21 @@ def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Pat
     `callbacks` may be a function of the run folder (for callbacks that persist what they record there);
     `extra` joins the config hash; `dataset` skips loading when the caller already holds the data.
     """
-    resolve_device(cfg.train.device)  # a bad device is bad input: refuse it before anything is written
+    check_sync_bn(cfg.train, resolve_device(cfg.train.device))  # bad input: refuse it before anything is written
     dataset = dataset if dataset is not None else load_data(cfg.data)
     model = build_model(cfg, dataset)
     directory = Path(run_dir) if run_dir else locate_run(cfg, dataset, out, kind, extra)
-    if force and directory.exists():
-        if not any((directory / f).exists() for f in ("config.json", STATE, RESULT)):
-            raise ConfigError(f"{directory}: --force would delete a folder that holds no skiplab run; "
-                              "refusing (remove it yourself or choose another --run-dir)")
+    # Under torchrun every rank looks at the folder, and only rank 0 changes it: the barriers make all ranks see
+    # it in the same state (before any rank creates it, and after rank 0 has cleared it).
+    D.barrier()
+    clear = force and directory.exists()
+    if clear and not any((directory / f).exists() for f in ("config.json", STATE, RESULT)):
+        raise ConfigError(f"{directory}: --force would delete a folder that holds no skiplab run; "
+                          "refusing (remove it yourself or choose another --run-dir)")
+    D.barrier()
+    if clear and D.is_main():
         shutil.rmtree(directory)
+    D.barrier()
     done = read_result(directory)
     if done is not None and not force:
         return RunOutcome(directory, done, reused=True, seconds=0.0)
@@ -146,7 +153,8 @@ def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Pat
         raise ConfigError(f"{directory}: an unfinished run is there (epoch {state.get('epoch')} of "
                           f"{cfg.train.epochs}); pass --resume to continue it or --force to start over")
     directory.mkdir(parents=True, exist_ok=True)
-    write_json(directory / "config.json", {"run": C.to_dict(cfg), "resolved": hashed_config(cfg, dataset, extra)})
+    if D.is_main():  # under torchrun every rank trains (fit writes on rank 0 only) and resumes from rank 0's files
+        write_json(directory / "config.json", {"run": C.to_dict(cfg), "resolved": hashed_config(cfg, dataset, extra)})
     t0 = time.perf_counter()
     cbs = callbacks(directory) if callable(callbacks) else callbacks
     history: History = fit(model, dataset, cfg.train, seed=cfg.seed, run_dir=directory, resume=resume,

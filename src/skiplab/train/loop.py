@@ -26,15 +26,36 @@ from .runs import RESULT
 
 
 def resolve_device(spec: str) -> torch.device:
+    """The device of `spec`; under torchrun a bare "cuda" (or "auto" on a GPU machine) is this rank's GPU."""
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(spec)
     except RuntimeError:
         raise ConfigError(f"train.device: {spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device: {spec!r} asked for, but no CUDA device is available here")
+    if device.type == "cuda" and device.index is None and D.is_distributed():
+        device = torch.device("cuda", D.local_rank())
     return device
+
+
+def check_sync_bn(cfg: TrainConfig, device: torch.device) -> None:
+    if cfg.sync_bn and D.world_size() > 1 and device.type != "cuda":
+        raise ConfigError("train.sync_bn: SyncBatchNorm needs CUDA devices (nccl); on the CPU (gloo) set "
+                          "train.sync_bn=false (each rank then normalizes over its own slice of the batch)")
+
+
+def distribute(model: nn.Module, cfg: TrainConfig, device: torch.device) -> nn.Module:
+    """What runs the forward pass: the model itself in one process, wrapped in DistributedDataParallel (which
+    all-reduces the gradients, averaging them over ranks) under torchrun; then compiled if asked."""
+    forward: nn.Module = model
+    if D.world_size() > 1:
+        forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                      else None)
+    if cfg.compile:
+        forward = torch.compile(forward, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
+    return forward
 
 
 def model_signature(model: nn.Module) -> str:
@@ -115,6 +136,14 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, seed: int = 0, run
     device = resolve_device(cfg.device)
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # denormals make CPU kernels crawl as weights decay toward zero
+    else:
+        # Every step has the same shapes (drop_last), so cuDNN's one-off search for the fastest convolution
+        # algorithm per shape pays back within the first epoch.
+        torch.backends.cudnn.benchmark = True
+    check_sync_bn(cfg, device)
+    if cfg.sync_bn and D.world_size() > 1:
+        # In place for our nets (the root is never a BatchNorm), before the optimizer takes the parameters.
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     run_dir = Path(run_dir) if run_dir is not None else None
     main = D.is_main()
     callbacks = list(callbacks)
@@ -134,12 +163,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, seed: int = 0, run
                   if cfg.eval_train else None)
     spe = len(loader)
     total = spe * cfg.epochs
-    forward: nn.Module = model
-    if D.world_size() > 1:
-        forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.compile:
-        forward = torch.compile(forward)
-    stepper = TrainStep(model, cfg, device, total, spe, forward)
+    stepper = TrainStep(model, cfg, device, total, spe, distribute(model, cfg, device))
     signature = model_signature(model)
     history = History()
     start_epoch = 0
@@ -173,12 +197,13 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, seed: int = 0, run
                     state.stop = True
                 if state.stop:
                     break
-            loss, err, bad = stepper.read()
+            loss, err, bad = stepper.read()  # the epoch's one host sync: the device has finished its steps
+            train_time = time.perf_counter() - t0
             if bad >= 0:
                 history.status, history.diverged_step = "diverged", bad
                 break
             metrics: dict[str, Any] = {"epoch": epoch + 1, "step": state.step, "lr": stepper.opt.param_groups[0]["lr"],
-                                       "train_loss": loss, "train_err": err}
+                                       "train_loss": loss, "train_err": err, "train_time": train_time}
             last = epoch + 1 == cfg.epochs or state.stop
             if (epoch + 1) % cfg.eval_every == 0 or last:
                 test = evaluate(model, test_loader, cfg.precision)

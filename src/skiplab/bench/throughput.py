@@ -1,0 +1,160 @@
+"""Training throughput of CIFAR ResNets in several settings, measured in one process with interleaved repeats.
+
+Settings (every one steps on one fixed device-resident batch, so data loading is not measured):
+- `skiplab`: skiplab's registered net through its own `TrainStep` (fused SGD on a GPU, bf16 autocast,
+  channels_last, torch.compile with `compile_mode`);
+- `skiplab-cudagraphs`: the same with compile mode reduce-overhead (CUDA graphs);
+- `eager-fp32`: the plain PyTorch net of `baseline`, fp32, default layout, no compile;
+- `compiled-bf16`: that plain net with bf16 autocast + channels_last + torch.compile (the reference of ratios).
+img/s is the median over repeats of `steps` steps each, synchronizing only at the ends of a timed window;
+compile (and warm-up) time is the first `warmup` steps' time minus what they take at steady state.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..flop_count import flops
+from ..models import create_model
+from ..train.config import TrainConfig
+from ..train.loop import TrainStep, distribute
+from .baseline import BaselineResNet
+
+SETTINGS = ("skiplab", "skiplab-cudagraphs", "eager-fp32", "compiled-bf16")
+REFERENCE = "compiled-bf16"
+COMPILED = {"skiplab", "skiplab-cudagraphs", "compiled-bf16"}
+
+
+def check_models(models: list[str]) -> list[int]:
+    """The depth of each model name; only CIFAR ResNets (resnet20, resnet56, resnet110, ...) have a plain twin."""
+    depths = []
+    for name in models:
+        m = re.fullmatch(r"resnet(\d+)", name)
+        if not m or (int(m.group(1)) - 2) % 6 or int(m.group(1)) < 8:
+            raise ConfigError(f"--models: {name!r} has no plain-PyTorch twin to compare with; use CIFAR ResNets "
+                              "resnet<6n+2>, e.g. resnet20, resnet56, resnet110")
+        depths.append(int(m.group(1)))
+    return depths
+
+
+def check_settings(settings: list[str]) -> None:
+    bad = [s for s in settings if s not in SETTINGS]
+    if bad or not settings:
+        raise ConfigError(f"--settings: {bad[0] if bad else 'none'!r} is not one of {', '.join(SETTINGS)}")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class Bench:
+    step: Callable[[], None]
+    batch: int
+    flops_per_image: int  # forward + backward, from skiplab.flops
+
+
+def build(setting: str, name: str, depth: int, batch: int, device: torch.device, compile: bool,
+          compile_mode: str = "default") -> Bench:
+    """One setting's training step on a fixed random batch of `batch` 32x32 RGB images."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, 3, 32, 32, generator=gen).to(device)
+    y = torch.randint(0, 10, (batch,), generator=gen).to(device)
+    torch.manual_seed(0)
+    if setting.startswith("skiplab"):
+        mode = "reduce-overhead" if setting == "skiplab-cudagraphs" else compile_mode
+        cfg = TrainConfig(precision="bf16", channels_last=True, compile=compile, compile_mode=mode,
+                          device=str(device))
+        model = create_model(name).to(device).to(memory_format=torch.channels_last)
+        fl = int(flops(model, (3, 32, 32))["forward_backward"])
+        stepper = TrainStep(model, cfg, device, total_steps=10**6, steps_per_epoch=1000,
+                            forward=distribute(model, cfg, device))
+        xs = x.contiguous(memory_format=torch.channels_last)
+        counter = iter(range(10**9))
+        return Bench(lambda: stepper(xs, y, next(counter)), batch, fl)
+    fast = setting == "compiled-bf16"
+    model: nn.Module = BaselineResNet(depth).to(device)
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    fl = int(flops(model, (3, 32, 32))["forward_backward"])
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    forward = torch.compile(model) if fast and compile else model
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
+            out = forward(x)
+        loss = F.cross_entropy(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return Bench(step, batch, fl)
+
+
+def timed(bench: Bench, steps: int, device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        bench.step()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def summarize(batch: int, steps: int, flops_per_image: int, warm_s: float, warmup: int,
+              times: list[float]) -> dict[str, Any]:
+    """img/s (median over repeats, min-max spread), achieved TFLOP/s = FLOPs per image x img/s / 1e12, and the
+    compile + warm-up overhead of the first `warmup` steps over their steady-state time."""
+    rates = sorted(batch * steps / t for t in times)
+    ips = statistics.median(rates)
+    return {"batch": batch, "img_per_s": ips, "img_per_s_min": rates[0], "img_per_s_max": rates[-1],
+            "tflops": flops_per_image * ips / 1e12, "flops_per_image": flops_per_image,
+            "compile_s": max(0.0, warm_s - warmup * batch / ips), "repeats": len(times), "steps": steps}
+
+
+def measure(models: list[str], settings: list[str], *, batch: int, eager_batch: int | None, steps: int,
+            repeats: int, warmup: int, device: torch.device, compile: bool, compile_mode: str = "default",
+            say: Callable[[str], None] = print) -> dict[str, Any]:
+    """{model: {setting: summary or {"error": ...}, "ratio_vs_<reference>": {...}}}."""
+    depths = check_models(models)
+    check_settings(settings)
+    if steps < 1 or repeats < 1 or warmup < 1 or batch < 1:
+        raise ConfigError("--steps, --repeats, --warmup and --batch must be >= 1")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: the per-shape algorithm search pays back at once
+    results: dict[str, Any] = {}
+    for name, depth in zip(models, depths):
+        benches, warm, row = {}, {}, {}
+        for s in settings:
+            b = eager_batch if s == "eager-fp32" and eager_batch else batch
+            try:
+                benches[s] = build(s, name, depth, b, device, compile, compile_mode)
+                warm[s] = timed(benches[s], warmup, device)
+            except Exception as e:  # one failing setting (a compiler error, out of memory) must not end the run
+                row[s] = {"error": f"{type(e).__name__}: {e}"[:500]}
+                say(f"{name} {s}: failed: {row[s]['error']}")
+        times: dict[str, list[float]] = {s: [] for s in benches}
+        for _ in range(repeats):  # interleaved, so drifting clocks or a neighbour's load hit every setting alike
+            for s, bench in benches.items():
+                times[s].append(timed(bench, steps, device))
+        for s, bench in benches.items():
+            row[s] = summarize(bench.batch, steps, bench.flops_per_image, warm[s], warmup, times[s])
+            say(f"{name} {s:>18}: batch {bench.batch:5d}  {row[s]['img_per_s']:10.0f} img/s  "
+                f"{row[s]['tflops']:7.2f} TFLOP/s  compile+warm-up {row[s]['compile_s']:6.1f} s")
+        ref = row.get(REFERENCE, {}).get("img_per_s")
+        if ref:
+            row[f"ratio_vs_{REFERENCE}"] = {s: r["img_per_s"] / ref for s, r in row.items() if "img_per_s" in r}
+        results[name] = row
+        del benches
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return results

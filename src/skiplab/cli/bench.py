@@ -1,0 +1,108 @@
+"""`skiplab bench`: training throughput against plain PyTorch, time-to-accuracy, and the large-batch check."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from .._atomic import write_json
+from ..errors import ConfigError
+from .common import err_console, user_errors
+
+# The time-to-accuracy recipe, aimed at ResNet-20 >= 86% on CIFAR-10 in a few seconds on one big GPU: a short
+# one-cycle schedule (Smith & Topin 2019) at batch 512 with the linearly scaled lr of He et al.'s 0.1 at 128,
+# label smoothing 0.1 (Szegedy et al. 2016) and Nesterov momentum, bf16 + channels_last + compile.
+TTA_RECIPE = {"epochs": 15, "batch_size": 512, "lr": 0.4, "schedule": "onecycle", "label_smoothing": 0.1,
+              "nesterov": True, "weight_decay": 5e-4, "precision": "bf16", "channels_last": True, "compile": True}
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _environment(device: Any) -> dict[str, Any]:
+    import torch
+    env = {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+           "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+@user_errors
+def bench(
+    time_to_accuracy: bool = typer.Option(False, "--time-to-accuracy", help="train --model once with the recipe "
+                                          "and report test accuracy against training seconds (compile apart)"),
+    large_batch: bool = typer.Option(False, "--large-batch", help="test accuracy over --seeds at --batch and "
+                                     "--big-batch (lr scaled by --lr-rule, warm-up added), equal epochs"),
+    models: str = typer.Option("resnet20,resnet56,resnet110", "--models",
+                               help="throughput: comma-separated CIFAR ResNets (resnet<6n+2>)"),
+    settings: str = typer.Option("skiplab,eager-fp32,compiled-bf16", "--settings",
+                                 help="throughput: comma-separated, of skiplab, skiplab-cudagraphs, eager-fp32, "
+                                      "compiled-bf16 (the reference of the ratios)"),
+    batch: Optional[int] = typer.Option(None, "--batch", help="batch size (default: throughput 2048, "
+                                        "time-to-accuracy and large-batch base 512)"),
+    eager_batch: Optional[int] = typer.Option(None, "--eager-batch",
+                                              help="throughput: batch of eager-fp32 (default --batch)"),
+    steps: int = typer.Option(20, "--steps", help="throughput: steps per timed repeat"),
+    repeats: int = typer.Option(5, "--repeats", help="throughput: timed repeats (the median is reported)"),
+    warmup: int = typer.Option(3, "--warmup", help="throughput: untimed first steps (compile, cuDNN search)"),
+    compile: bool = typer.Option(True, "--compile/--no-compile", help="torch.compile where a setting or the "
+                                 "recipe says so (--no-compile: smoke tests on the CPU)"),
+    compile_mode: str = typer.Option("default", "--compile-mode", help="torch.compile mode of the skiplab "
+                                     "setting and of the recipe"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N"),
+    model: str = typer.Option("resnet20", "--model", "-m", help="time-to-accuracy / large-batch: the model"),
+    data: str = typer.Option("cifar10", "--data", "-d", help="time-to-accuracy / large-batch: dataset name or "
+                             "imagefolder:<path> (the JPEG CIFAR-10 extracted works)"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder with the dataset's files"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=f"(default {TTA_RECIPE['epochs']})"),
+    lr: Optional[float] = typer.Option(None, "--lr", help=f"peak lr at --batch (default {TTA_RECIPE['lr']})"),
+    target: float = typer.Option(0.86, "--target", help="time-to-accuracy: the test accuracy to reach"),
+    seeds: int = typer.Option(3, "--seeds", help="large-batch: seeds 0..N-1 per batch size"),
+    big_batch: int = typer.Option(2048, "--big-batch", help="large-batch: the large batch"),
+    lr_rule: str = typer.Option("linear", "--lr-rule", help="large-batch: lr scaling, linear or sqrt"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="override the recipe, e.g. "
+                                             "train.weight_decay=5e-4 or train.max_eval_examples=500"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write the results as JSON here"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="print every epoch"),
+) -> None:
+    """Measure skiplab's training speed. Default: throughput (img/s, achieved TFLOP/s, compile time) of CIFAR
+    ResNets in skiplab's fastest setting against plain PyTorch eager fp32 and compiled bf16, in one process.
+    --time-to-accuracy and --large-batch train on --data instead."""
+    from ..train.loop import resolve_device
+
+    if time_to_accuracy and large_batch:
+        raise ConfigError("--time-to-accuracy and --large-batch are separate measurements; pick one")
+    dev = resolve_device(device)
+    say = lambda s: err_console.print(s, markup=False)  # noqa: E731
+    result: dict[str, Any] = {"environment": _environment(dev)}
+    if time_to_accuracy or large_batch:
+        from ..bench.accuracy import large_batch_check, time_to_accuracy as tta
+        from ..train.experiment import resolve_run_config
+        recipe = {**TTA_RECIPE, "compile": TTA_RECIPE["compile"] and compile, "compile_mode": compile_mode,
+                  "device": device}
+        flags = {"model.name": model, "data.name": data, "data.root": str(data_dir) if data_dir else None,
+                 "train.batch_size": batch, "train.epochs": epochs, "train.lr": lr}
+        run = resolve_run_config({"train": recipe}, flags, set_ or [])
+        if time_to_accuracy:
+            result["time_to_accuracy"] = tta(run, target, say=say, verbose=verbose)
+        else:
+            if seeds < 1:
+                raise ConfigError("--seeds must be >= 1")
+            result["large_batch"] = large_batch_check(run, run.train.batch_size, big_batch, list(range(seeds)),
+                                                      rule=lr_rule, say=say)
+    else:
+        from ..bench.throughput import measure
+        from ..train.config import COMPILE_MODES
+        if compile_mode not in COMPILE_MODES:
+            raise ConfigError(f"--compile-mode: {compile_mode!r} is not one of {', '.join(COMPILE_MODES)}")
+        result["throughput"] = measure(_csv(models), _csv(settings), batch=batch or 2048, eager_batch=eager_batch,
+                                       steps=steps, repeats=repeats, warmup=warmup, device=dev, compile=compile,
+                                       compile_mode=compile_mode, say=say)
+    if out is not None:
+        write_json(out, result)
+        say(f"results: {out}")

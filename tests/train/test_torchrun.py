@@ -1,0 +1,81 @@
+"""`torchrun -m skiplab train` on 2 CPU ranks (gloo): the CLI joins the process group itself, rank 0 alone prints
+and writes, and the run equals a 1-process run at the same global batch (each rank takes half of it), also when
+it is resumed from rank 0's checkpoint under DDP."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from skiplab.errors import ConfigError
+from skiplab.train import TrainConfig
+from skiplab.train import distributed as D
+from skiplab.train.experiment import resolve_run_config, run_training
+from skiplab.train.loop import check_sync_bn
+
+# A norm-free net (resmlp has no batch norm by default), so per-rank statistics cannot differ from the global
+# ones; a constant lr, so a 1-epoch run is the first epoch of a 2-epoch run and can be resumed into one.
+SETTINGS = ["model.depth=2", "model.width=32", "train.schedule=constant", "train.lr=0.05", "train.device=cpu",
+            "train.batch_size=64", "data.name=digits"]
+
+
+def torchrun(cwd, run_dir, epochs, *extra):
+    sets = [a for s in SETTINGS for a in ("--set", s)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "skiplab", "train", "-m", "resmlp", "--epochs", str(epochs), "--run-dir", str(run_dir), *sets,
+           *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def one_process(run_dir, epochs):
+    cfg = resolve_run_config({"model": "resmlp"}, {"train.epochs": epochs}, SETTINGS)
+    run_training(cfg, run_dir=run_dir, verbose=False)
+
+
+def weights(run_dir):
+    return {k: v for k, v in load_file(str(run_dir / "checkpoint.safetensors")).items() if k.startswith("model.")}
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=1e-5), k
+
+
+def test_torchrun_cli_matches_one_process_and_resumes(tmp_path):
+    ddp, one = tmp_path / "ddp", tmp_path / "one"
+    out = torchrun(tmp_path, ddp, 1)
+    assert out.count("run folder:") == 1  # rank 0 alone prints
+    one_process(one, 1)
+    assert_same_weights(ddp, one)
+
+    # "interrupt" after epoch 1: drop the result, then resume into a 2-epoch run from rank 0's checkpoint
+    (ddp / "result.json").unlink()
+    torchrun(tmp_path, ddp, 2, "--resume")
+    one_process(tmp_path / "one2", 2)
+    assert_same_weights(ddp, tmp_path / "one2")
+    assert len((ddp / "metrics.jsonl").read_text().splitlines()) == 2
+    assert sorted(p.name for p in ddp.iterdir() if not p.name.startswith(".")) == [
+        "checkpoint.safetensors", "config.json", "metrics.jsonl", "result.json", "state.json"]
+
+
+def test_sync_bn_is_refused_on_cpu_ranks(monkeypatch):
+    cfg = TrainConfig(sync_bn=True)
+    check_sync_bn(cfg, torch.device("cpu"))  # one process: nothing to synchronize, ignored
+    monkeypatch.setattr(D, "world_size", lambda: 2)
+    with pytest.raises(ConfigError, match="sync_bn"):
+        check_sync_bn(cfg, torch.device("cpu"))
+
+
+def test_outside_torchrun_the_group_is_left_alone(monkeypatch):
+    for var in D.TORCHRUN_VARS:
+        monkeypatch.delenv(var, raising=False)
+    with D.from_torchrun("cpu"):
+        assert not D.is_distributed() and D.world_size() == 1
