@@ -169,13 +169,20 @@ def _scatter(ax: Axes, panel: dict) -> bool:
 
 def _complex(ax: Axes, panel: dict) -> bool:
     """Eigenvalues in the complex plane: equal aspect (a circle must look round), reference circles, and a cross
-    at 1 + 0i, where the eigenvalues of a residual block's Jacobian I + dF/dx sit when the branch is small."""
+    at 1 + 0i, where the eigenvalues of a residual block's Jacobian I + dF/dx sit when the branch is small (left
+    out with "mark_one": false). A series with a "style" is a curve (solid/dashed/dotted) or small points (points),
+    e.g. a stability boundary; without one, a scatter of eigenvalues."""
     ax.axhline(0, color="0.8", lw=0.6, zorder=0)
     ax.axvline(0, color="0.8", lw=0.6, zorder=0)
     drawn = False
     for i, s in enumerate(panel.get("series") or []):
-        x, y = _arr(s["x"]), _arr(s["y"])
-        ax.scatter(x, y, color=_colour(s, i), s=14, alpha=0.7, edgecolors="none", label=_label(s), zorder=3)
+        x, y, st = _arr(s["x"]), _arr(s["y"]), s.get("style")
+        if st == "points":
+            ax.plot(x, y, ls="none", marker=".", ms=2, color=_colour(s, i), label=_label(s), zorder=4)
+        elif st:
+            ax.plot(x, y, ls=_LINESTYLES[st], lw=1.4, color=_colour(s, i), label=_label(s), zorder=4)
+        else:
+            ax.scatter(x, y, color=_colour(s, i), s=14, alpha=0.7, edgecolors="none", label=_label(s), zorder=3)
         drawn |= _any_finite(x) and _any_finite(y)
     circles = []
     if panel.get("unit_circle"):
@@ -184,12 +191,14 @@ def _complex(ax: Axes, panel: dict) -> bool:
         circles.append((tuple(panel["circle"]["center"]), panel["circle"]["radius"]))
     theta = np.linspace(0, 2 * np.pi, 361)
     for k, ((cx, cy), r) in enumerate(circles):
-        centre = f"{cx:g}" + (f" {'+' if cy >= 0 else '−'} {abs(cy):g}i" if cy else "")
+        # |z − c| written out: |z − 1|, |z + 1|, |z − 1 − 0.5i|
+        centre = f"{'−' if cx >= 0 else '+'} {abs(cx):g}" + (f" {'−' if cy >= 0 else '+'} {abs(cy):g}i" if cy else "")
         # A line, not a patch: its legend entry then shows the dash pattern rather than a box.
         # Above the points: with hundreds of eigenvalues a circle drawn beneath them disappears.
         ax.plot(cx + r * np.cos(theta), cy + r * np.sin(theta), ls="--" if k == 0 else ":", lw=1.3, color="black",
-                label=f"|z − {centre}| = {r:g}", zorder=4)
-    ax.plot([1], [0], marker="+", ms=12, mew=1.8, color="black", ls="none", label="1 + 0i", zorder=5)
+                label=f"|z {centre}| = {r:g}", zorder=4)
+    if panel.get("mark_one", True):
+        ax.plot([1], [0], marker="+", ms=12, mew=1.8, color="black", ls="none", label="1 + 0i", zorder=5)
     ax.set_aspect("equal", adjustable="datalim")
     return drawn
 
