@@ -7,9 +7,10 @@ from .net import Net, Stage
 from .registry import create_model, describe_models, list_models, model_config, register_model
 from .resnet_cifar import ResNetConfig, build_resnet
 from .vgg import VGGConfig, build_vgg
-from . import mlp as _mlp, resnet_cifar as _resnet, vgg as _vgg
+from . import mlp as _mlp, odenet as _odenet, resnet_cifar as _resnet, vgg as _vgg
 
-for _family, _build in ((_resnet, build_resnet), (_vgg, build_vgg), (_mlp, build_mlp)):
+for _family, _build in ((_resnet, build_resnet), (_vgg, build_vgg), (_mlp, build_mlp),
+                        (_odenet, _odenet.build_odenet)):
     for _name, (_cfg, _desc) in _family.PRESETS.items():
         register_model(_name, _cfg, _build, _desc)
 
