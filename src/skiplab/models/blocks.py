@@ -117,12 +117,41 @@ class PlainBlock(Block):
         return x
 
 
-class IntegratorBlock(Block):
-    """x -> one step of an ODE integrator on x' = F(x) with step h (models/integrators.py): heun, midpoint, rk4,
-    leapfrog and implicit-euler evaluate the same branch F several times. ("euler" is the ordinary additive
-    `ResidualBlock`.) The increment is the step minus x, so gates and lesions work as for an additive block."""
+class StepBlock(Block):
+    """Abstract. A block whose output is one step x -> step(x) of a flow (kind "continuous": an integrator step, an
+    ODE solve). The increment is step(x) - x, so lesions and gates work as for an additive block."""
 
     kind = "continuous"
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def increment(self, x: torch.Tensor) -> torch.Tensor:
+        return self.step(x) - x
+
+    def forward(self, x: torch.Tensor, gate: str | None = None) -> torch.Tensor:
+        y = self.step(x)
+        # x - x.detach() is exactly 0 with the identity's gradient: the value stays y bit for bit, while "skip"
+        # keeps only the shortcut's gradient and "branch" only the increment's (d step/dx - I)
+        if gate == "skip":
+            return y.detach() + (x - x.detach())
+        if gate == "branch":
+            return y - (x - x.detach())
+        if gate is not None:
+            raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
+        return y
+
+    def lesion(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def add_to_graph(self, g: nx.DiGraph, name: str, src: str) -> str:
+        return ResidualBlock.add_to_graph(self, g, name, src)  # same topology: x + (step - x)
+
+
+class IntegratorBlock(StepBlock):
+    """x -> one step of an ODE integrator on x' = F(x) with step h (models/integrators.py): heun, midpoint, rk4,
+    leapfrog and implicit-euler evaluate the same branch F several times. ("euler" is the ordinary additive
+    `ResidualBlock`.)"""
 
     def __init__(self, branch: nn.Module, scale: ResidualScale, integrator: str,
                  solver: Solver | None = None) -> None:
@@ -141,26 +170,6 @@ class IntegratorBlock(Block):
         if self.rule.implicit:
             return self.rule.step(self.branch, x, h, self.solver)
         return self.rule.step(self.branch, x, h)
-
-    def increment(self, x: torch.Tensor) -> torch.Tensor:
-        return self.step(x) - x
-
-    def forward(self, x: torch.Tensor, gate: str | None = None) -> torch.Tensor:
-        y = self.step(x)
-        # x - x.detach() is exactly 0 with the identity's gradient: the value stays y bit for bit
-        if gate == "skip":
-            return y.detach() + (x - x.detach())
-        if gate == "branch":
-            return y - (x - x.detach())
-        if gate is not None:
-            raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
-        return y
-
-    def lesion(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-    def add_to_graph(self, g: nx.DiGraph, name: str, src: str) -> str:
-        return ResidualBlock.add_to_graph(self, g, name, src)  # same topology: x + (step - x)
 
     def extra_repr(self) -> str:
         return f"integrator={self.integrator}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import networkx as nx
 import torch
 from torch import nn
 from torchdiffeq import odeint, odeint_adjoint
@@ -21,7 +20,7 @@ from torchdiffeq._impl.solvers import FixedGridODESolver
 
 from ..config import option
 from ..errors import ConfigError
-from .blocks import GATES, Block
+from .blocks import StepBlock
 from .layers import Normalize
 from .net import Net
 
@@ -109,15 +108,13 @@ class ODEFunc(nn.Module):
         return self.norm3(self.conv2(t, self.act(self.norm2(h))))
 
 
-class ODEBlock(Block):
+class ODEBlock(StepBlock):
     """z(0) -> z(T) by torchdiffeq. As a residual block: out = x + increment(x), increment(x) = phi_T(x) - x.
     Shapes: x (N, C, *S) -> (N, C, *S).
 
     NFE bookkeeping: `nfe_forward` sums the evaluations of forward solves, `solves` counts them (training mode
     only, so evaluation passes do not blur the training curve); `nfe_backward` is every evaluation that no forward
     solve made, i.e. those of the adjoint's reverse solves (0 when backprop runs through the steps)."""
-
-    kind = "continuous"
 
     def __init__(self, func: ODEFunc, cfg: ODENetConfig) -> None:
         super().__init__()
@@ -150,31 +147,8 @@ class ODEBlock(Block):
             self.solves, self.nfe_forward = self.solves + 1, self.nfe_forward + n
         return z
 
-    def increment(self, x: torch.Tensor) -> torch.Tensor:
-        return self.flow(x) - x
-
-    def forward(self, x: torch.Tensor, gate: str | None = None) -> torch.Tensor:
-        y = self.flow(x)
-        # x - x.detach() is exactly 0 with the identity's gradient, so a gate changes gradients, never the value:
-        # "skip" keeps only the shortcut's gradient, "branch" only the increment's (d phi_T/dx - I).
-        if gate == "skip":
-            return y.detach() + (x - x.detach())
-        if gate == "branch":
-            return y - (x - x.detach())
-        if gate is not None:
-            raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
-        return y
-
-    def lesion(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-    def add_to_graph(self, g: nx.DiGraph, name: str, src: str) -> str:
-        g.add_node(f"{name}.branch", kind=self.kind, block=name, op="branch")
-        g.add_node(f"{name}.add", kind=self.kind, block=name, op="add")
-        g.add_edge(src, f"{name}.branch", path="branch")
-        g.add_edge(f"{name}.branch", f"{name}.add", path="branch")
-        g.add_edge(src, f"{name}.add", path="skip")
-        return f"{name}.add"
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        return self.flow(x)
 
 
 def build_odenet(cfg: ODENetConfig, name: str = "") -> Net:
