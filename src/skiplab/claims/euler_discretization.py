@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .. import config as C
-from ._overrides import own_overrides
+from ._overrides import resolve_scale
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .ladder import scale_config as ladder_scale, spec
 from .runs import Runs
@@ -70,9 +70,7 @@ FULL = DiscretizationScale(steps=(4, 8, 16, 32, 64, 128), width=64, batch=128)
 
 
 def scale_config(ctx: Context) -> DiscretizationScale:
-    base = C.to_dict(QUICK if ctx.scale == "quick" else FULL)
-    return C.from_dict(DiscretizationScale, C.apply_overrides(base, own_overrides(ctx.overrides,
-                                                                                  DiscretizationScale)), "scale")
+    return resolve_scale(ctx, QUICK, FULL)
 
 
 def _depths(ctx: Context) -> list[int]:

@@ -24,7 +24,7 @@ import torch
 
 from .. import config as C
 from . import _euler_stability_measure as M
-from ._overrides import own_overrides
+from ._overrides import resolve_scale
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .ladder import scale_config as ladder_scale, spec
 from .runs import Runs
@@ -93,12 +93,7 @@ FULL = EulerScale(grid_step=0.1, grid_steps=64, sweep_scan=200, depth=12, width=
 
 
 def scale_config(ctx: Context) -> EulerScale:
-    data = C.to_dict(QUICK if ctx.scale == "quick" else FULL)
-    if ctx.data:
-        data["data"] = ctx.data
-    if ctx.max_steps is not None:
-        data["steps"] = min(data["steps"], ctx.max_steps)
-    return C.from_dict(EulerScale, C.apply_overrides(data, own_overrides(ctx.overrides, EulerScale)), "scale")
+    return resolve_scale(ctx, QUICK, FULL, data_key="data", steps_key="steps")
 
 
 def runs(ctx: Context):

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .. import config as C
-from ._overrides import own_overrides
+from ._overrides import resolve_scale
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .runs import Runs
 from .stats import fmt, summary
@@ -90,13 +90,7 @@ FULL = ExplodingScale(depths=(10, 30, 100, 300, 1000, 3000), width=256, batch=25
 
 
 def scale_config(ctx: Context) -> ExplodingScale:
-    data = C.to_dict(QUICK if ctx.scale == "quick" else FULL)
-    if ctx.data:
-        data["data"] = ctx.data
-    if ctx.max_steps is not None:  # smoke runs
-        data["train_steps"] = min(data["train_steps"], ctx.max_steps)
-    return C.from_dict(ExplodingScale, C.apply_overrides(data, own_overrides(ctx.overrides, ExplodingScale)),
-                       "scale")
+    return resolve_scale(ctx, QUICK, FULL, data_key="data", steps_key="train_steps")
 
 
 def runs(ctx: Context):

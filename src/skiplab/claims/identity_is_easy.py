@@ -23,7 +23,7 @@ import torch
 
 from .. import config as C
 from ..errors import ConfigError
-from ._overrides import own_overrides
+from ._overrides import resolve_scale
 from ._regression import make_task, sample
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .runs import Runs
@@ -73,10 +73,7 @@ FULL = IdentityScale(depths=(4, 16, 32, 64), width=256, max_steps=20_000, eval_e
 
 
 def scale_config(ctx: Context) -> IdentityScale:
-    data = C.to_dict(QUICK if ctx.scale == "quick" else FULL)
-    if ctx.max_steps is not None:  # smoke runs
-        data["max_steps"] = min(data["max_steps"], ctx.max_steps)
-    cfg = C.from_dict(IdentityScale, C.apply_overrides(data, own_overrides(ctx.overrides, IdentityScale)), "scale")
+    cfg = resolve_scale(ctx, QUICK, FULL, steps_key="max_steps")
     if len(cfg.depths) < 3:
         raise ConfigError(f"scale.depths: need at least 3 depths, got {cfg.depths}")
     return cfg
