@@ -101,6 +101,9 @@ def reproduce(modules: list[ModuleType], ctx: Context, out: Path, command: str,
                "versions": versions(str(resolve_device("auto"))), "wall_time": time.perf_counter() - t_all,
                "claims": kept + claims}
     results = _jsonable(results)
+    from ..train import distributed as D
+    if not D.is_main():  # under torchrun every rank trains and measures; only rank 0 writes the report
+        return {"results": results, "paths": {}, "dir": report_dir}
     write_json(report_dir / "results.json", results)
     from ..report import render_report
     paths = render_report(report_dir)
