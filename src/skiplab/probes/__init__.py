@@ -10,3 +10,5 @@ from .readout import linear_readout, readout
 __all__ = ["AlignmentCallback", "BlockSpectra", "GradientSignalCallback", "SingularValues", "alignment",
            "block_eigenvalues", "block_jacobian", "cosine_rows", "end_to_end_singular_values", "gradient_signal",
            "identity_alignment", "linear_readout", "readout", "spectrum_summary"]
+from .lesions import lesion_study, lesioned_features, naive_lesioned_features  # noqa: E402
+__all__ += ["lesion_study", "lesioned_features", "naive_lesioned_features"]
