@@ -34,7 +34,9 @@ def test_full_scale_configs_run_a_few_steps(tmp_path, monkeypatch):
             if s.key not in seen:
                 seen.add(s.key)
                 specs.append(s)
-    assert len(specs) == 2 * 3 + 2  # plain/resnet x 20/56/110, and the pre-activation pair
+    # plain/resnet x 20/56/110, the pre-activation pair; densenet-bc100 (dense-shortcuts; its resnet56 is the
+    # ladder's), highway x 20/56/110 (highway-gates), 4 linked plain-110 chains (long-range-links; 0 links is plain110)
+    assert len(specs) == 2 * 3 + 2 + 1 + 3 + 4
     runs = Runs(tmp_path / "runs")
     execute(specs, runs, say=lambda s: None)
     for s in specs:
