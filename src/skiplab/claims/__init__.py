@@ -9,7 +9,7 @@ from ..errors import ConfigError
 from . import (boosting, degradation, degradation_cause, exploding_residuals, identity_is_easy,
                jacobian_near_identity, residual_aligns_with_error, vanishing_gradients)
 from . import euler_discretization, euler_stability, neural_ode, path_lengths, unrolled_ensemble
-from . import dense_shortcuts, highway_gates, long_range_links
+from . import dense_shortcuts, highway_gates, long_range_links, reversible_memory
 from .base import Claim, Context, Verdict
 
 # In the order of ../shared/CLAIMS.md within each issue that added them.
@@ -17,6 +17,7 @@ _MODULES: tuple[ModuleType, ...] = (degradation, degradation_cause, vanishing_gr
                                     exploding_residuals, identity_is_easy, residual_aligns_with_error, boosting)
 _MODULES += (euler_discretization, euler_stability, neural_ode)
 _MODULES += (unrolled_ensemble, path_lengths, dense_shortcuts, highway_gates, long_range_links)
+_MODULES += (reversible_memory,)
 CLAIMS: dict[str, ModuleType] = {m.CLAIM.id: m for m in _MODULES}
 
 

@@ -9,10 +9,12 @@ from .resnet_cifar import ResNetConfig, build_resnet
 from .vgg import VGGConfig, build_vgg
 from . import mlp as _mlp, odenet as _odenet, resnet_cifar as _resnet, vgg as _vgg
 from . import densenet as _densenet, highway as _highway, linked as _linked
+from . import revnet as _revnet
 
 for _family, _build in ((_resnet, build_resnet), (_vgg, build_vgg), (_mlp, build_mlp),
                         (_odenet, _odenet.build_odenet), (_highway, _highway.build_highway),
-                        (_densenet, _densenet.build_densenet), (_linked, _linked.build_linked)):
+                        (_densenet, _densenet.build_densenet), (_linked, _linked.build_linked),
+                        (_revnet, _revnet.build_revnet)):
     for _name, (_cfg, _desc) in _family.PRESETS.items():
         register_model(_name, _cfg, _build, _desc)
 
