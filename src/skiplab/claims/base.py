@@ -49,3 +49,14 @@ class Context:
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.seeds))
+
+
+def two_part(verification: tuple[VerdictText, str], empirical: tuple[VerdictText, str], label: str) -> Verdict:
+    """The verdict of a "verification + empirical" claim from its parts' (verdict, reason): not supported if either
+    part is (a failed verification is a bug, a failed empirical part a finding), supported if both are, otherwise
+    inconclusive. `label` names the empirical part in the reason."""
+    (v1, why1), (v2, why2) = verification, empirical
+    reason = f"verification {v1}: {why1}. {label} {v2}: {why2}"
+    if NOT_SUPPORTED in (v1, v2):
+        return Verdict(NOT_SUPPORTED, reason)
+    return Verdict(SUPPORTED if v1 == v2 == SUPPORTED else INCONCLUSIVE, reason)

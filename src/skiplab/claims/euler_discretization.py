@@ -26,7 +26,7 @@ from torch import nn
 
 from .. import config as C
 from ._overrides import resolve_scale
-from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
+from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict, two_part
 from .ladder import scale_config as ladder_scale, spec
 from .runs import Runs
 from .stats import fmt, slope, summary
@@ -232,11 +232,7 @@ def _empirical(evidence: dict[str, Any]) -> tuple[str, str]:
 
 
 def verdict(evidence: dict[str, Any]) -> Verdict:
-    (v1, why1), (v2, why2) = _verification(evidence), _empirical(evidence)
-    reason = f"verification {v1}: {why1}. Trained ResNets {v2}: {why2}"
-    if NOT_SUPPORTED in (v1, v2):
-        return Verdict(NOT_SUPPORTED, reason)
-    return Verdict(SUPPORTED if v1 == v2 == SUPPORTED else INCONCLUSIVE, reason)
+    return two_part(_verification(evidence), _empirical(evidence), "Trained ResNets")
 
 
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -23,7 +23,7 @@ import torch
 from .. import config as C
 from ._overrides import resolve_scale
 from ._revnet_measure import batch, make_net, peak_memory, saved_bytes, step_times
-from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
+from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict, two_part
 from .stats import fmt, summary
 
 RECON_TOL = 1e-5  # issue 7: fp32 relative reconstruction error after 100+ blocks
@@ -162,11 +162,7 @@ def _empirical(e: dict[str, Any]) -> tuple[str, str]:
 
 
 def verdict(evidence: dict[str, Any]) -> Verdict:
-    (v1, why1), (v2, why2) = _verification(evidence), _empirical(evidence)
-    reason = f"verification {v1}: {why1}. Memory and time {v2}: {why2}"
-    if NOT_SUPPORTED in (v1, v2):
-        return Verdict(NOT_SUPPORTED, reason)
-    return Verdict(SUPPORTED if v1 == v2 == SUPPORTED else INCONCLUSIVE, reason)
+    return two_part(_verification(evidence), _empirical(evidence), "Memory and time")
 
 
 def present(e: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
