@@ -22,6 +22,7 @@ import torch
 
 from .. import config as C
 from ._overrides import resolve_scale
+from ..models.reversible import reconstruction_error
 from ._revnet_measure import batch, make_net, peak_memory, saved_bytes, step_times
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict, two_part
 from .stats import fmt, summary
@@ -92,12 +93,7 @@ def verify(blocks: int, seed: int, s: RevMemScale) -> dict[str, float]:
     run = net._runs[0]
     with torch.no_grad():
         h = net.stem(net.normalize(x))
-        y = h
-        for b in run:
-            y = b.couple(y)
-        for b in reversed(run):
-            y = b.inverse(y)
-        recon = float((y - h).norm() / h.norm())
+    recon = reconstruction_error(run, h)
     grads = []
     for m in (net, ref):
         xi = x.clone().requires_grad_(True)
