@@ -40,6 +40,14 @@ def kept_running_stats(module: nn.Module) -> Iterator[None]:
                 b.copy_(v)
 
 
+def _branch(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """m(x) with x cast to m's parameter dtype. The residual stream may be wider than the weights (float64 around
+    float32 F and G, see RevNetConfig.stream); the branch computes at its own precision (or autocast's), and its
+    output is promoted back when added to the stream."""
+    p = next(m.parameters(), None)
+    return m(x if p is None or x.dtype == p.dtype else x.to(p.dtype))
+
+
 class CouplingBlock(Block):
     """Additive coupling, kind "coupling". Shapes: x (N, C_in, *s) -> y (N, C_out, *s / stride); F, G act on halves.
 
@@ -63,8 +71,8 @@ class CouplingBlock(Block):
 
     def couple(self, x: torch.Tensor) -> torch.Tensor:
         x1, x2 = x.chunk(2, dim=1)
-        y1 = self.shortcut(x1) + self.f(x2)
-        y2 = self.shortcut(x2) + self.g(y1)
+        y1 = self.shortcut(x1) + _branch(self.f, x2)
+        y2 = self.shortcut(x2) + _branch(self.g, y1)
         return torch.cat([y1, y2], dim=1)
 
     def forward(self, x: torch.Tensor, gate: str | None = None) -> torch.Tensor:
@@ -93,8 +101,8 @@ class CouplingBlock(Block):
             raise NotLesionable("a downsampling coupling block is not invertible")
         y1, y2 = y.chunk(2, dim=1)
         with kept_running_stats(self):
-            x2 = y2 - self.g(y1)
-            x1 = y1 - self.f(x2)
+            x2 = y2 - _branch(self.g, y1)
+            x1 = y1 - _branch(self.f, x2)
         return torch.cat([x1, x2], dim=1)
 
     def backward_step(self, y: torch.Tensor, gy: torch.Tensor, params: Sequence[nn.Parameter]
@@ -106,9 +114,9 @@ class CouplingBlock(Block):
         gp = [p for p in self.g.parameters() if p.requires_grad]
         with kept_running_stats(self), torch.enable_grad():
             z1 = y1.detach().requires_grad_(True)
-            gz = self.g(z1)
+            gz = _branch(self.g, z1)
             x2 = (y2 - gz).detach().requires_grad_(True)
-            fx = self.f(x2)
+            fx = _branch(self.f, x2)
             x1 = (y1 - fx).detach()
             dz1, *dgp = torch.autograd.grad(gz, [z1, *gp], g2.to(gz.dtype), allow_unused=True)
             gz1 = g1 + dz1  # dL/dy1 through y1 itself and through G(y1)
