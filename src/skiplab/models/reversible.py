@@ -28,16 +28,18 @@ _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 @contextlib.contextmanager
 def kept_running_stats(module: nn.Module) -> Iterator[None]:
-    """Batch-norm running statistics (and batch counts) of `module` restored on exit, so a recomputation in the
-    backward pass (or an inversion) does not update them a second time: they move exactly once per step."""
-    saved = [(b, b.clone()) for m in module.modules() if isinstance(m, _NORMS)
-             for b in (m.running_mean, m.running_var, m.num_batches_tracked) if b is not None]
+    """Batch-norm layers of `module` normalize with batch statistics but leave their running statistics (and batch
+    counts) alone inside the block, so a recomputation in the backward pass (or an inversion) does not update them a
+    second time: they move exactly once per step. Train mode only matters here; turning off track_running_stats is
+    how BatchNorm itself skips the update (an attribute flip per layer instead of cloning its buffers)."""
+    norms = [m for m in module.modules() if isinstance(m, _NORMS) and m.training and m.track_running_stats]
+    for m in norms:
+        m.track_running_stats = False
     try:
         yield
     finally:
-        with torch.no_grad():
-            for b, v in saved:
-                b.copy_(v)
+        for m in norms:
+            m.track_running_stats = True
 
 
 def _branch(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -70,10 +72,13 @@ class CouplingBlock(Block):
         return isinstance(self.shortcut, nn.Identity)
 
     def couple(self, x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = x.chunk(2, dim=1)
+        return torch.cat(self.couple_halves(*x.chunk(2, dim=1)), dim=1)
+
+    def couple_halves(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x1, x2) -> (y1, y2), each (N, C/2, *s): a run passes halves between its blocks, so it splits and joins
+        the stream once per run instead of once per block."""
         y1 = self.shortcut(x1) + _branch(self.f, x2)
-        y2 = self.shortcut(x2) + _branch(self.g, y1)
-        return torch.cat([y1, y2], dim=1)
+        return y1, self.shortcut(x2) + _branch(self.g, y1)
 
     def forward(self, x: torch.Tensor, gate: str | None = None) -> torch.Tensor:
         y = self.couple(x)
@@ -105,11 +110,10 @@ class CouplingBlock(Block):
             x1 = y1 - _branch(self.f, x2)
         return torch.cat([x1, x2], dim=1)
 
-    def backward_step(self, y: torch.Tensor, gy: torch.Tensor, params: Sequence[nn.Parameter]
-                      ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor | None]]:
-        """From the output y and dL/dy: the reconstructed input x, dL/dx and dL/dp for `params` (in order)."""
-        y1, y2 = y.chunk(2, dim=1)
-        g1, g2 = gy.chunk(2, dim=1)
+    def backward_step(self, y1: torch.Tensor, y2: torch.Tensor, g1: torch.Tensor, g2: torch.Tensor,
+                      params: Sequence[nn.Parameter]) -> tuple[torch.Tensor, ...]:
+        """From the output halves y1, y2 and dL/dy1, dL/dy2: the reconstructed input halves x1, x2, dL/dx1, dL/dx2
+        and dL/dp for `params` (in order; None where p is unused), as one tuple."""
         fp = [p for p in self.f.parameters() if p.requires_grad]
         gp = [p for p in self.g.parameters() if p.requires_grad]
         with kept_running_stats(self), torch.enable_grad():
@@ -122,8 +126,7 @@ class CouplingBlock(Block):
             gz1 = g1 + dz1  # dL/dy1 through y1 itself and through G(y1)
             dx2, *dfp = torch.autograd.grad(fx, [x2, *fp], gz1.to(fx.dtype), allow_unused=True)
         grads = {id(p): d for p, d in zip(fp + gp, dfp + dgp)}
-        x = torch.cat([x1, x2.detach()], dim=1)
-        return x, torch.cat([gz1, g2 + dx2], dim=1), [grads.get(id(p)) for p in params]
+        return (x1, x2.detach(), gz1, g2 + dx2, *(grads.get(id(p)) for p in params))
 
     def add_to_graph(self, g: nx.DiGraph, name: str, src: str) -> str:
         return ResidualBlock.add_to_graph(self, g, name, src)  # x + increment: same topology as additive
@@ -139,26 +142,29 @@ class ReversibleRun(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, blocks, *params):  # type: ignore[override]
         with torch.no_grad():
+            h = x.chunk(2, dim=1)
             for b in blocks:
-                x = b.couple(x)
+                h = b.couple_halves(*h)
+            y = torch.cat(h, dim=1)
         ctx.blocks = blocks
-        dev = x.device.type
+        dev = y.device.type
         ctx.autocast = (dev, torch.is_autocast_enabled(dev), torch.get_autocast_dtype(dev))
-        ctx.save_for_backward(x)
-        return x
+        ctx.save_for_backward(y)
+        return y
 
     @staticmethod
     def backward(ctx, gy):  # type: ignore[override]
         (y,) = ctx.saved_tensors
         dev, enabled, dtype = ctx.autocast
-        per_block: list[list[torch.Tensor | None]] = []
+        (y1, y2), (g1, g2) = y.chunk(2, dim=1), gy.chunk(2, dim=1)
+        per_block: list[tuple[torch.Tensor | None, ...]] = []
         with torch.autocast(dev, dtype=dtype, enabled=enabled):
             for b in reversed(ctx.blocks):
                 ps = [p for p in b.parameters() if p.requires_grad]
-                y, gy, gps = b.backward_step(y, gy, ps)
+                y1, y2, g1, g2, *gps = b.backward_step(y1, y2, g1, g2, ps)
                 per_block.append(gps)
         flat = [g for gps in reversed(per_block) for g in gps]
-        return (gy, None, *flat)
+        return (torch.cat([g1, g2], dim=1), None, *flat)
 
 
 def _apply(x: torch.Tensor, blocks: Sequence[CouplingBlock]) -> torch.Tensor:
