@@ -10,6 +10,7 @@ from .listing import list_app
 from .probe import probe_app
 from .report import report
 from .reproduce import reproduce
+from .tddft import tddft
 from .train import train
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(list_app, name="list")
 app.add_typer(probe_app, name="probe")
 app.command("reproduce")(reproduce)
 app.command("bench")(bench)
+app.command("tddft")(tddft)
 
 
 def main() -> None:
