@@ -4,6 +4,7 @@ folder), recording its gradient probe, so a GPU run is not the first to find a b
 import json
 
 import numpy as np
+import torch
 from PIL import Image
 
 from skiplab.claims import CLAIMS
@@ -50,3 +51,24 @@ def test_full_scale_configs_run_a_few_steps(tmp_path, monkeypatch):
         assert s.record_alignment == (s.run.model == "preresnet56")
         if s.record_alignment:
             assert [r["epoch"] for r in runs.records(s, ALIGNMENT)] == [0, 2]
+
+
+def test_robustness_full_scale_training_configs_run_a_few_steps(tmp_path, monkeypatch):
+    """robustness trains inside its measure step (matching needs weight snapshots along training, which claims runs
+    do not keep), so its runs(ctx) is empty and its full-scale configs run here through its own job function:
+    resnet20, plain20, vgg11 at width 0.5 and lipresnet20 at the smallest and largest budget, two steps each."""
+    from skiplab.claims import robustness
+    from skiplab.claims._robustness_measure import train_job
+    monkeypatch.setenv("SKIPLAB_CACHE", str(tmp_path / "cache"))
+    data = image_folder(tmp_path / "imgs")
+    ctx = Context(scale="full", seeds=1, data=f"imagefolder:{data}", max_steps=2)
+    s = robustness.scale_config(ctx)
+    jobs = robustness._jobs(ctx, s)
+    assert s.train.epochs == 60 and s.train.precision == "bf16" and len(jobs) == 3 + 2
+    threads = torch.get_num_threads()
+    try:
+        for j in jobs:
+            r = train_job({**j, "threads": 1})  # small nets, few images: one thread is faster on the 2 busy cores
+            assert r["status"] == "stopped" and r["steps"] == [0, 2] and len(r["weights"]) == 2, j["key"]
+    finally:
+        torch.set_num_threads(threads)

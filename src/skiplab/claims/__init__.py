@@ -10,6 +10,7 @@ from . import (boosting, degradation, degradation_cause, exploding_residuals, id
                jacobian_near_identity, residual_aligns_with_error, vanishing_gradients)
 from . import euler_discretization, euler_stability, neural_ode, path_lengths, unrolled_ensemble
 from . import dense_shortcuts, highway_gates, long_range_links, reversible_memory
+from . import robustness
 from . import tddft_euler
 from .base import Claim, Context, Verdict
 
@@ -19,6 +20,7 @@ _MODULES: tuple[ModuleType, ...] = (degradation, degradation_cause, vanishing_gr
 _MODULES += (euler_discretization, euler_stability, neural_ode)
 _MODULES += (unrolled_ensemble, path_lengths, dense_shortcuts, highway_gates, long_range_links)
 _MODULES += (reversible_memory,)
+_MODULES += (robustness,)
 _MODULES += (tddft_euler,)
 CLAIMS: dict[str, ModuleType] = {m.CLAIM.id: m for m in _MODULES}
 

@@ -8,6 +8,7 @@ import typer
 from .bench import bench
 from .listing import list_app
 from .probe import probe_app
+from . import probe_robust  # noqa: F401,E402  (registers `probe attack` and `probe lipschitz` on probe_app)
 from .report import report
 from .reproduce import reproduce
 from .tddft import tddft

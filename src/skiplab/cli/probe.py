@@ -24,7 +24,7 @@ from ..train.loop import resolve_device
 from .common import out_console, user_errors
 
 probe_app = typer.Typer(help="Dissect a trained run: gradient signal per layer, block Jacobian spectra, residual/error "
-                             "alignment, readout after every block.",
+                             "alignment, readout after every block, adversarial robustness, Lipschitz bounds.",
                         no_args_is_help=True)
 
 _RUN = typer.Option(..., "--run", help="run folder (runs/<kind>/<name>-<hash>/seed-<n>)")

@@ -10,11 +10,12 @@ from .vgg import VGGConfig, build_vgg
 from . import mlp as _mlp, odenet as _odenet, resnet_cifar as _resnet, vgg as _vgg
 from . import densenet as _densenet, highway as _highway, linked as _linked
 from . import revnet as _revnet
+from . import lipschitz as _lipschitz
 
 for _family, _build in ((_resnet, build_resnet), (_vgg, build_vgg), (_mlp, build_mlp),
                         (_odenet, _odenet.build_odenet), (_highway, _highway.build_highway),
                         (_densenet, _densenet.build_densenet), (_linked, _linked.build_linked),
-                        (_revnet, _revnet.build_revnet)):
+                        (_revnet, _revnet.build_revnet), (_lipschitz, _lipschitz.build_lipresnet)):
     for _name, (_cfg, _desc) in _family.PRESETS.items():
         register_model(_name, _cfg, _build, _desc)
 

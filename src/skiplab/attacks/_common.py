@@ -1,0 +1,77 @@
+"""What every attack shares: the logit margin, the attack-time model mode, and the L-inf / L2 geometry (a step
+direction, the projection onto the epsilon-ball, a random start inside it)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Literal
+
+import torch
+from torch import nn
+
+from ..probes._common import frozen
+
+Norm = Literal["linf", "l2"]
+NORMS = ("linf", "l2")
+
+
+def logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """z_y - max_{j != y} z_j per example: (N, K), (N,) -> (N,). Positive iff the example is classified right
+    (up to ties)."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    return true - other
+
+
+@contextmanager
+def attack_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode (batch norm on its running statistics, so an example's output does not depend on its batch) and
+    frozen parameters; every module's mode and every parameter's flag are restored on exit."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with frozen(model):
+            yield
+    finally:
+        for m, t in modes:
+            m.training = t
+
+
+def check(eps: float, norm: str) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    if not eps >= 0:
+        raise ValueError(f"epsilon must be >= 0, got {eps}")
+
+
+def _flat_norm(t: torch.Tensor) -> torch.Tensor:
+    """Per-example L2 norm, shaped to broadcast over t: (N, ...) -> (N, 1, ...)."""
+    return t.flatten(1).norm(dim=1).view(-1, *([1] * (t.dim() - 1)))
+
+
+def direction(grad: torch.Tensor, norm: Norm) -> torch.Tensor:
+    """The steepest-ascent direction of unit `norm` for a linear approximation: sign(g) for L-inf, g / ||g|| for
+    L2 (0 where the gradient is 0)."""
+    if norm == "linf":
+        return grad.sign()
+    return grad / _flat_norm(grad).clamp_min(1e-30)
+
+
+def project(delta: torch.Tensor, eps: float, norm: Norm) -> torch.Tensor:
+    """The closest point to each delta in the eps-ball of `norm`."""
+    if norm == "linf":
+        return delta.clamp(-eps, eps)
+    n = _flat_norm(delta)
+    return delta * torch.where(n > eps, eps / n.clamp_min(1e-30), torch.ones_like(n))
+
+
+def random_start(x: torch.Tensor, eps: float, norm: Norm, g: torch.Generator) -> torch.Tensor:
+    """A uniform random point of the eps-ball around each example (L2: uniform in volume)."""
+    if norm == "linf":
+        u = torch.rand(x.shape, generator=g, dtype=x.dtype)
+        return ((2 * u - 1) * eps).to(x.device)
+    d = x[0].numel()
+    z = torch.randn(x.shape, generator=g, dtype=x.dtype)
+    r = torch.rand((x.shape[0],), generator=g, dtype=x.dtype) ** (1.0 / d)
+    z = z / _flat_norm(z).clamp_min(1e-30) * (eps * r).view(-1, *([1] * (x.dim() - 1)))
+    return z.to(x.device)

@@ -1,0 +1,95 @@
+"""`skiplab probe attack|lipschitz --run DIR`: robust accuracy of a trained run against epsilon (worst of FGSM and
+two PGDs per example), and its Lipschitz bounds per block (upper, from operator norms) with the empirical lower
+bound. Registered on `probe_app` (cli/probe.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich import box
+from rich.table import Table
+
+from ..attacks import NORMS, robust_curve, standard_attacks
+from ..claims._robustness_measure import pixel_range
+from ..errors import ConfigError
+from ..models import calibrate_batchnorm
+from ..models.lipschitz import budgeted, tighten
+from ..probes.lipschitz import certified_accuracy, lipschitz_bounds, margin_gradients
+from .common import out_console, user_errors
+from .probe import _DEVICE, _JSON, _RUN, _SEED, _g, _held_out, _load, _pick, _save, probe_app
+
+_CALIBRATE = typer.Option(1024, "--calibrate", help="training examples for the batch-norm statistics")
+_EXAMPLES = typer.Option(256, "--examples", "-n", help="held-out (test) examples attacked")
+
+
+@probe_app.command("attack")
+@user_errors
+def attack(run: Path = _RUN,
+           norm: str = typer.Option("linf", "--norm", help="linf or l2 (pixel space; inputs in the data's range)"),
+           eps: Optional[List[float]] = typer.Option(None, "--eps", help="an epsilon (repeat the option); default "
+                                                                         "linf 1/255..8/255, l2 0.1..1"),
+           steps: int = typer.Option(10, "--steps", help="steps of each PGD"),
+           restarts: int = typer.Option(1, "--restarts", help="random restarts of each PGD"),
+           examples: int = _EXAMPLES, calibrate: int = _CALIBRATE, seed: int = _SEED, device: str = _DEVICE,
+           json_out: Optional[Path] = _JSON) -> None:
+    """Robust accuracy against epsilon: an example counts only if FGSM, PGD (cross-entropy) and PGD (margin,
+    cosine steps) all fail on it, at this epsilon and every smaller one. Eval mode, batch norm calibrated."""
+    if norm not in NORMS:
+        raise ConfigError(f"--norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    grid = sorted({0.0, *(eps or ((1 / 255, 2 / 255, 4 / 255, 8 / 255) if norm == "linf" else (0.1, 0.25, 0.5, 1)))})
+    if grid[0] < 0 or steps < 1 or restarts < 1 or calibrate < 1:
+        raise ConfigError("--eps must be >= 0; --steps, --restarts and --calibrate must be >= 1")
+    model, data, cfg, dev = _load(run, device)
+    xs, _ = _pick(data, calibrate, seed)
+    mode = calibrate_batchnorm(model, xs.to(dev))
+    x, y = _held_out(data, examples)
+    c = robust_curve(model, x.to(dev), y.to(dev), grid, standard_attacks(norm, steps, restarts), pixel_range(data),
+                     seed=seed)  # type: ignore[arg-type]
+    table = Table(title=f"robust accuracy: {cfg.model} on {cfg.data.name}, {c['examples']} held-out examples, "
+                        f"{norm}, {mode}", title_justify="left", box=box.SIMPLE_HEAD)
+    labels = list(c["per_attack"])
+    for col in ["epsilon", "worst of all"] + labels:
+        table.add_column(col, justify="right")
+    for i, e in enumerate(c["eps"]):
+        table.add_row(_g(e), f"{c['accuracy'][i]:.2%}", *(f"{c['per_attack'][k][i]:.2%}" for k in labels))
+    out_console.print(table)
+    _save(json_out, {"probe": "attack", "run": str(run), "seed": seed, "mode": mode, **c})
+
+
+@probe_app.command("lipschitz")
+@user_errors
+def lipschitz(run: Path = _RUN, examples: int = _EXAMPLES, calibrate: int = _CALIBRATE, seed: int = _SEED,
+              device: str = _DEVICE, json_out: Optional[Path] = _JSON) -> None:
+    """L2 Lipschitz bounds of the logits: per block Lip(F) and the block's 1 + Lip(F) (operator norms of every
+    layer; convolutions with their stride and padding, batch norm's eval scale), their product for the whole net,
+    and the empirical lower bound max ||grad of the logit margin|| / sqrt(2) over held-out examples."""
+    if calibrate < 1:
+        raise ConfigError("--calibrate must be >= 1")
+    model, data, cfg, dev = _load(run, device)
+    xs, _ = _pick(data, calibrate, seed)
+    mode = calibrate_batchnorm(model, xs.to(dev))
+    if budgeted(model):
+        tighten(model)  # exact norms behind the budget, so the certificate holds
+    x, y = _held_out(data, examples)
+    try:
+        b = lipschitz_bounds(model, x[:1].to(dev))
+    except ValueError as e:
+        raise ConfigError(f"lipschitz: {e} (model {cfg.model}); bounds cover additive, additive-post and plain "
+                          "blocks") from None
+    low = margin_gradients(model, x.to(dev), y.to(dev))
+    table = Table(title=f"Lipschitz bounds (L2): {cfg.model} on {cfg.data.name}, {mode}", title_justify="left",
+                  box=box.SIMPLE_HEAD)
+    for col in ("block", "kind", "Lip(F) <=", "Lip(block) <="):
+        table.add_column(col, justify="left" if col in ("block", "kind") else "right", no_wrap=col == "block")
+    for blk in b["blocks"]:
+        table.add_row(blk["name"], blk["kind"], _g(blk["branch"]), _g(blk["block"]))
+    out_console.print(table)
+    cert = certified_accuracy(model, x.to(dev), y.to(dev), b["total"], [0.1, 0.5])
+    out_console.print(f"normalize {_g(b['normalize'])} x stem {_g(b['stem'])} x blocks x head {_g(b['head'])}: "
+                      f"Lip(logits) <= {_g(b['total'])}; empirical lower bound {_g(low['lower_bound'])} "
+                      f"({len(y)} held-out examples); certified L2 accuracy at 0.1 / 0.5: {cert[0]:.2%} / "
+                      f"{cert[1]:.2%}")
+    _save(json_out, {"probe": "lipschitz", "run": str(run), "seed": seed, **b, "lower_bound": low["lower_bound"],
+                     "margin_gradient_max": low["max"], "certified": {"0.1": cert[0], "0.5": cert[1]}})
