@@ -72,3 +72,40 @@ def test_robustness_full_scale_training_configs_run_a_few_steps(tmp_path, monkey
             assert r["status"] == "stopped" and r["steps"] == [0, 2] and len(r["weights"]) == 2, j["key"]
     finally:
         torch.set_num_threads(threads)
+
+
+def test_full_scale_ticket_configs_run_a_few_steps(tmp_path, monkeypatch):
+    # lottery-ticket, skips-help-tickets and ticket-transfer train in measure (IMP rounds depend on each other), so
+    # their FULL configs (resnet20, plain20, VGG-19; 160 epochs, bf16, rewind to step 2000) are smoked here: one
+    # IMP round, the baselines and the moved masks, 2 steps each. To keep this cheap on the CPU: 8x8 images, and
+    # VGG-19 at width x0.25 (at full width its 20M weights make checkpoint writes alone take ~20 s here).
+    from skiplab.claims import _tickets
+    from skiplab.pruning import MASKS, density, load_masks, rewind_file
+
+    monkeypatch.setenv("SKIPLAB_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 13), ("test", 2)):
+        for c in range(10):
+            d = tmp_path / "imgs" / split / f"class{c}"
+            d.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(d / f"{i}.png")
+    ctx = Context(scale="full", seeds=1, data=f"imagefolder:{tmp_path / 'imgs'}", max_steps=2,
+                  overrides=("vgg_width=0.25",))
+    s = _tickets.scale_config(ctx)
+    assert (s.rounds, s.compare_rounds, s.prune.rewind_step, s.vgg_width) == (1, (1,), 2, 0.25)
+    assert (_tickets.FULL.depth, _tickets.FULL.vgg_depth, _tickets.FULL.prune.rewind_step) == (20, 19, 2000)
+    ev = _tickets.evidence(ctx, tmp_path / "runs")
+    assert ev["families"] == ["resnet", "plain", "vgg"] and ev["transfer_pairs"]["plain"]["paired"] == 19
+    folders = []
+    for fam in ev["families"]:
+        chain = _tickets.chain_dir(tmp_path / "runs", ctx, s, fam, 0)
+        assert (chain / "round-00" / rewind_file(2)).exists()
+        assert round(density(load_masks(chain / "round-01" / MASKS)), 3) == 0.8
+        folders += [p for p in chain.iterdir() if p.is_dir()]
+    assert len(folders) == 3 * 4 + 2 * 3  # dense + 1 round + 2 baselines per net; 3 moved masks per source
+    for d in folders:
+        result = json.loads((d / "result.json").read_text())
+        assert result["status"] == "stopped" and result["final"]["step"] == 2
+        train = json.loads((d / "config.json").read_text())["run"]["train"]
+        assert train["precision"] == "bf16" and train["epochs"] == 160 and train["lr"] == 0.1

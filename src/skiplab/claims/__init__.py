@@ -11,6 +11,7 @@ from . import (boosting, degradation, degradation_cause, exploding_residuals, id
 from . import euler_discretization, euler_stability, neural_ode, path_lengths, unrolled_ensemble
 from . import dense_shortcuts, highway_gates, long_range_links, reversible_memory
 from . import robustness
+from . import lottery_ticket, skips_help_tickets, ticket_transfer
 from . import tddft_euler
 from .base import Claim, Context, Verdict
 
@@ -21,6 +22,7 @@ _MODULES += (euler_discretization, euler_stability, neural_ode)
 _MODULES += (unrolled_ensemble, path_lengths, dense_shortcuts, highway_gates, long_range_links)
 _MODULES += (reversible_memory,)
 _MODULES += (robustness,)
+_MODULES += (lottery_ticket, skips_help_tickets, ticket_transfer)
 _MODULES += (tddft_euler,)
 CLAIMS: dict[str, ModuleType] = {m.CLAIM.id: m for m in _MODULES}
 

@@ -9,6 +9,7 @@ from .bench import bench
 from .listing import list_app
 from .probe import probe_app
 from . import probe_robust  # noqa: F401,E402  (registers `probe attack` and `probe lipschitz` on probe_app)
+from .prune import prune
 from .report import report
 from .reproduce import reproduce
 from .tddft import tddft
@@ -25,6 +26,7 @@ app.command("train")(train)
 app.command("report")(report)
 app.add_typer(list_app, name="list")
 app.add_typer(probe_app, name="probe")
+app.command("prune")(prune)
 app.command("reproduce")(reproduce)
 app.command("bench")(bench)
 app.command("tddft")(tddft)

@@ -1,9 +1,9 @@
 """Training: `fit()` with callbacks, checkpoints (safetensors + JSON), metrics (JSONL) and DDP awareness."""
 
-from .callbacks import Callback, History, TrainState
+from .callbacks import Callback, History, SaveWeightsAt, TrainState
 from .config import TrainConfig
 from .loop import TrainStep, evaluate, fit, model_signature, resolve_device
 from .runs import PROTOCOL, read_result, run_dir
 
-__all__ = ["Callback", "History", "PROTOCOL", "TrainConfig", "TrainState", "TrainStep", "evaluate", "fit",
-           "model_signature", "read_result", "resolve_device", "run_dir"]
+__all__ = ["Callback", "History", "PROTOCOL", "SaveWeightsAt", "TrainConfig", "TrainState", "TrainStep", "evaluate",
+           "fit", "model_signature", "read_result", "resolve_device", "run_dir"]

@@ -61,3 +61,25 @@ class Callback:
 
     def on_fit_end(self, state: TrainState, history: History) -> None:
         pass
+
+
+class SaveWeightsAt(Callback):
+    """Saves the model's state dict after `step` optimizer steps (0: at init, before any step) to `path`, once:
+    the weights a lottery ticket rewinds to (Frankle et al. 2020). A resumed run that is already past `step` keeps
+    the file it wrote; on the CPU a resumed run replays bit-identically, so writing it again would not change it."""
+
+    def __init__(self, step: int, path: Path) -> None:
+        if step < 0:
+            raise ValueError(f"step must be >= 0, got {step}")
+        self.step, self.path = step, Path(path)
+
+    def _save(self, state: TrainState) -> None:
+        from .checkpoint import save_weights
+        if state.step == self.step and not self.path.exists():
+            save_weights(self.path, state.model, {"step": str(self.step)})
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self._save(state)
+
+    def on_step_end(self, state: TrainState) -> None:
+        self._save(state)

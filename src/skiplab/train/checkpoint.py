@@ -61,6 +61,24 @@ def save_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer,
     write_json(run_dir / STATE, {**state, "optimizer": opt_meta, "scheduler": sched.state_dict()})
 
 
+def save_weights(path: Path, model: nn.Module, metadata: dict[str, str] | None = None) -> None:
+    """The model's state dict alone (weights and buffers, no optimizer), atomically, as safetensors: the weights a
+    lottery ticket rewinds to (skiplab.pruning)."""
+    tensors = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict written by `save_weights`; a missing or corrupt file is one CheckpointError."""
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: corrupt weights file ({str(e).splitlines()[0]})") from None
+
+
 def read_state(run_dir: Path) -> dict[str, Any]:
     path = run_dir / STATE
     try:
@@ -97,11 +115,23 @@ def _apply_model(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor])
     model.load_state_dict(model_sd)
 
 
+def _fold_masks(tensors: dict[str, torch.Tensor], own: set[str]) -> dict[str, torch.Tensor]:
+    """A pruned run's `X.weight_orig` and `X.weight_mask` (torch.nn.utils.prune) as the effective `X.weight`,
+    where the model to load into is not pruned: probes then see exactly the weights the pruned net computed with."""
+    out = dict(tensors)
+    for key in [k for k in tensors if k.endswith(".weight_orig")]:
+        base = key[:-len("_orig")]
+        if base[len("model."):] in own and f"{base}_mask" in tensors:
+            out[base] = out.pop(key) * out.pop(f"{base}_mask")
+    return out
+
+
 def load_model_weights(run_dir: Path, model: nn.Module, signature: str) -> dict[str, Any]:
     """Load only the model's weights of the checkpoint in `run_dir` (for probes of a trained run), with the same
-    checks as `load_checkpoint`; `signature` is `skiplab.train.model_signature(model)`. Returns the saved state."""
+    checks as `load_checkpoint`; `signature` is `skiplab.train.model_signature(model)`. A pruned run's weights
+    load into an unpruned model with the masks folded in (zeros where pruned). Returns the saved state."""
     state, tensors = _read_checked(Path(run_dir), signature)
-    _apply_model(Path(run_dir) / CKPT, model, tensors)
+    _apply_model(Path(run_dir) / CKPT, model, _fold_masks(tensors, set(model.state_dict())))
     return state
 
 

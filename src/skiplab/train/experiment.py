@@ -123,12 +123,14 @@ def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Pat
                  resume: bool = False, force: bool = False,
                  callbacks: Sequence[Callback] | Callable[[Path], Sequence[Callback]] = (),
                  verbose: bool = True, kind: str = "train", extra: Mapping[str, Any] | None = None,
-                 dataset: Dataset | None = None) -> RunOutcome:
+                 dataset: Dataset | None = None, prepare: Callable[[Net, Path], None] | None = None) -> RunOutcome:
     """Train `cfg` in its run folder: a finished run is returned as is, an unfinished one is resumed only when
     asked (`resume`), `force` starts over. Data and model are checked before anything is written.
 
     `callbacks` may be a function of the run folder (for callbacks that persist what they record there);
     `extra` joins the config hash; `dataset` skips loading when the caller already holds the data.
+    `prepare(model, run_dir)` changes the freshly built model before training starts or resumes (a lottery
+    ticket's masks and rewound weights, skiplab.pruning); a resumed run then loads its checkpoint over it.
     """
     check_sync_bn(cfg.train, resolve_device(cfg.train.device))  # bad input: refuse it before anything is written
     dataset = dataset if dataset is not None else load_data(cfg.data)
@@ -156,6 +158,8 @@ def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Pat
     if D.is_main():  # under torchrun every rank trains (fit writes on rank 0 only) and resumes from rank 0's files
         write_json(directory / "config.json", {"run": C.to_dict(cfg), "resolved": hashed_config(cfg, dataset, extra)})
     t0 = time.perf_counter()
+    if prepare is not None:
+        prepare(model, directory)
     cbs = callbacks(directory) if callable(callbacks) else callbacks
     history: History = fit(model, dataset, cfg.train, seed=cfg.seed, run_dir=directory, resume=resume,
                            callbacks=cbs, verbose=verbose,

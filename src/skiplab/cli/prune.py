@@ -1,0 +1,55 @@
+"""`skiplab prune --run DIR --rounds N`: iterative magnitude pruning of a finished run, outside the claims. Each
+round retrains the run's own recipe in DIR/prune-<hash>/round-rr (a run folder of its own, with masks.safetensors
+beside its checkpoint); a finished round is reused and an interrupted one resumes, so the same command continues."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich import box
+from rich.table import Table
+
+from .. import config as C
+from ..errors import ConfigError
+from ..pruning import MASKS, PruneConfig, density, imp, load_masks
+from ..train.experiment import load_data
+from ..train.load import read_run_config
+from ..train.runs import RESULT, read_result
+from .common import out_console, user_errors
+
+
+@user_errors
+def prune(run: Path = typer.Option(..., "--run", help="a finished run folder (runs/<kind>/<name>-<hash>/seed-<n>)"),
+          rounds: int = typer.Option(..., "--rounds", help="IMP rounds (each prunes --fraction of what is left)"),
+          fraction: float = typer.Option(0.2, "--fraction", help="share of the remaining weights pruned per round"),
+          scope: str = typer.Option("global", "--scope", help="global (all layers ranked together) or layerwise"),
+          rewind_step: int = typer.Option(0, "--rewind-step", help="rewind survivors to the run's weights after "
+                                                                  "this many steps (0: its initialization; k > 0 "
+                                                                  "needs the run's rewind-k.safetensors)"),
+          exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="layers (or prefixes) left dense; "
+                                                                              "default: head"),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="print every epoch of every round")) -> None:
+    """Find a lottery ticket in a trained run: prune, rewind, retrain, N times (Frankle & Carbin 2019)."""
+    if rounds < 1:
+        raise ConfigError(f"--rounds must be >= 1, got {rounds}")
+    cfg_prune = PruneConfig(fraction=fraction, scope=scope,  # type: ignore[arg-type]
+                            exclude=tuple(exclude) if exclude else ("head",), rewind_step=rewind_step)
+    cfg = read_run_config(run)
+    if read_result(Path(run)) is None:
+        raise ConfigError(f"{run}: the run has not finished (no {RESULT}); finish it with skiplab train --resume")
+    data = load_data(cfg.data)
+    folder = Path(run) / f"prune-{C.stable_hash(C.to_dict(cfg_prune), n=8)}"
+    dirs = imp(cfg, Path(run), folder, rounds, cfg_prune, data, say=out_console.print, verbose=verbose)
+    table = Table(title=f"IMP of {cfg.model} on {cfg.data.name} ({fraction:.0%} per round, {scope}, rewind to step "
+                        f"{rewind_step})", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("round", "weights left", "test error", "folder"):
+        table.add_column(col, justify="left" if col == "folder" else "right")
+    base = read_result(Path(run)) or {}
+    table.add_row("0", "100.0%", f"{base.get('final', {}).get('test_err', float('nan')):.2%}", str(run))
+    for r, d in enumerate(dirs, 1):
+        kept = density(load_masks(d / MASKS))
+        err = (read_result(d) or {}).get("final", {}).get("test_err", float("nan"))
+        table.add_row(str(r), f"{kept:.1%}", f"{err:.2%}", str(d))
+    out_console.print(table)
