@@ -34,3 +34,18 @@ def test_prune_cli(tmp_path):
     assert len(list(run.glob("prune-*"))) == 1  # the refused calls wrote nothing
     missing = runner.invoke(app, ["prune", "--run", str(tmp_path / "nope"), "--rounds", "1"])
     assert missing.exit_code == 2 and "no such run folder" in missing.output
+
+
+def test_train_saves_rewind_weights_for_prune(tmp_path):
+    # `skiplab train --save-weights-at K` writes the weights IMP rewinds to; `prune --rewind-step K` then uses them
+    args = ["train", "--model", "resnet8", "--data", "digits", "--epochs", "1", "--batch-size", "256",
+            "--out", str(tmp_path / "runs"), "--set", "model.widths=[4,8,8]", "--save-weights-at", "3",
+            "--save-weights-at", "0"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    (run,) = tmp_path.glob("runs/train/*/seed-0")
+    assert sorted(p.name for p in run.glob("rewind-*")) == ["rewind-0.safetensors", "rewind-3.safetensors"]
+    p = runner.invoke(app, ["prune", "--run", str(run), "--rounds", "1", "--fraction", "0.5", "--rewind-step", "3"])
+    assert p.exit_code == 0, p.output
+    bad = runner.invoke(app, args[:-2] + ["--save-weights-at", "-1", "--force"])
+    assert bad.exit_code == 2 and bad.output.strip().startswith("error:") and ">= 0" in bad.output

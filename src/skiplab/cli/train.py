@@ -8,7 +8,9 @@ from typing import List, Optional
 import typer
 
 from .. import config as C
-from ..train import distributed as D
+from ..errors import ConfigError
+from ..pruning import rewind_file
+from ..train import SaveWeightsAt, distributed as D
 from ..train.config import TrainConfig
 from ..train.experiment import DataConfig, RunConfig, resolve_run_config, run_training
 from .common import err_console, out_console, user_errors
@@ -42,6 +44,10 @@ def train(
                                                   "(see `skiplab list options`)"),
     resume: bool = typer.Option(False, "--resume", help="continue an unfinished run from its last checkpoint"),
     force: bool = typer.Option(False, "--force", help="discard an existing run folder and start over"),
+    save_weights_at: Optional[List[int]] = typer.Option(
+        None, "--save-weights-at", help="also save the weights after K optimizer steps to rewind-K.safetensors in the "
+                                        "run folder (repeatable; 0 is the initialization): what `skiplab prune "
+                                        "--rewind-step K` rewinds to"),
 ) -> None:
     """Train a model. A finished run with the same config is found and reported, not redone.
 
@@ -55,14 +61,20 @@ def train(
              "data.download": download or None, "train.epochs": epochs, "train.batch_size": batch_size,
              "train.lr": lr, "train.device": device, "seed": seed}
     cfg = resolve_run_config(file_data, flags, set_ or [])
+    steps = sorted(set(save_weights_at or []))
+    if steps and steps[0] < 0:
+        raise ConfigError(f"--save-weights-at must be >= 0, got {steps[0]}")
+    callbacks = (lambda d: [SaveWeightsAt(k, d / rewind_file(k)) for k in steps]) if steps else ()
     with D.from_torchrun(cfg.train.device):  # under torchrun: one rank of a DDP run; otherwise a no-op
-        outcome = run_training(cfg, out, run_dir=run_dir, resume=resume, force=force)
+        outcome = run_training(cfg, out, run_dir=run_dir, resume=resume, force=force, callbacks=callbacks)
         if not D.is_main():
             return
     r = outcome.result
     final = r.get("final", {})
     if outcome.reused:
         err_console.print(f"already finished (same config): {outcome.run_dir}  (--force to train again)")
+        for k in (k for k in steps if not (outcome.run_dir / rewind_file(k)).exists()):
+            err_console.print(f"  no {rewind_file(k)} in it: it was trained without --save-weights-at {k}")
     status = r.get("status")
     if status == "diverged":
         err_console.print(f"[{cfg.model}] diverged (non-finite loss) at step {r.get('diverged_step')}; "
