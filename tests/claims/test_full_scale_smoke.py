@@ -24,13 +24,16 @@ def image_folder(root, n_train=13, n_test=2, classes=10):
     return root
 
 
+SCALING_CLAIMS = ("width-vs-depth", "compound-scaling", "efficient-blocks")
+
+
 def test_full_scale_configs_run_a_few_steps(tmp_path, monkeypatch):
     monkeypatch.setenv("SKIPLAB_CACHE", str(tmp_path / "cache"))
     data = image_folder(tmp_path / "imgs")
     ctx = Context(scale="full", seeds=1, data=f"imagefolder:{data}", max_steps=2)
     assert scale_config(ctx).depths == FULL.depths == (20, 56, 110)
     specs, seen = [], set()
-    for m in CLAIMS.values():
+    for m in (m for m in CLAIMS.values() if m.CLAIM.id not in SCALING_CLAIMS):  # those have their own test below
         for s in m.runs(ctx):
             if s.key not in seen:
                 seen.add(s.key)
@@ -51,27 +54,6 @@ def test_full_scale_configs_run_a_few_steps(tmp_path, monkeypatch):
         assert s.record_alignment == (s.run.model == "preresnet56")
         if s.record_alignment:
             assert [r["epoch"] for r in runs.records(s, ALIGNMENT)] == [0, 2]
-
-
-def test_robustness_full_scale_training_configs_run_a_few_steps(tmp_path, monkeypatch):
-    """robustness trains inside its measure step (matching needs weight snapshots along training, which claims runs
-    do not keep), so its runs(ctx) is empty and its full-scale configs run here through its own job function:
-    resnet20, plain20, vgg11 at width 0.5 and lipresnet20 at the smallest and largest budget, two steps each."""
-    from skiplab.claims import robustness
-    from skiplab.claims._robustness_measure import train_job
-    monkeypatch.setenv("SKIPLAB_CACHE", str(tmp_path / "cache"))
-    data = image_folder(tmp_path / "imgs")
-    ctx = Context(scale="full", seeds=1, data=f"imagefolder:{data}", max_steps=2)
-    s = robustness.scale_config(ctx)
-    jobs = robustness._jobs(ctx, s)
-    assert s.train.epochs == 60 and s.train.precision == "bf16" and len(jobs) == 3 + 2
-    threads = torch.get_num_threads()
-    try:
-        for j in jobs:
-            r = train_job({**j, "threads": 1})  # small nets, few images: one thread is faster on the 2 busy cores
-            assert r["status"] == "stopped" and r["steps"] == [0, 2] and len(r["weights"]) == 2, j["key"]
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_full_scale_ticket_configs_run_a_few_steps(tmp_path, monkeypatch):
@@ -109,3 +91,45 @@ def test_full_scale_ticket_configs_run_a_few_steps(tmp_path, monkeypatch):
         assert result["status"] == "stopped" and result["final"]["step"] == 2
         train = json.loads((d / "config.json").read_text())["run"]["train"]
         assert train["precision"] == "bf16" and train["epochs"] == 160 and train["lr"] == 0.1
+
+
+def test_robustness_full_scale_training_configs_run_a_few_steps(tmp_path, monkeypatch):
+    """robustness trains inside its measure step (matching needs weight snapshots along training, which claims runs
+    do not keep), so its runs(ctx) is empty and its full-scale configs run here through its own job function:
+    resnet20, plain20, vgg11 at width 0.5 and lipresnet20 at the smallest and largest budget, two steps each."""
+    from skiplab.claims import robustness
+    from skiplab.claims._robustness_measure import train_job
+    monkeypatch.setenv("SKIPLAB_CACHE", str(tmp_path / "cache"))
+    data = image_folder(tmp_path / "imgs")
+    ctx = Context(scale="full", seeds=1, data=f"imagefolder:{data}", max_steps=2)
+    s = robustness.scale_config(ctx)
+    jobs = robustness._jobs(ctx, s)
+    assert s.train.epochs == 60 and s.train.precision == "bf16" and len(jobs) == 3 + 2
+    threads = torch.get_num_threads()
+    try:
+        for j in jobs:
+            r = train_job({**j, "threads": 1})  # small nets, few images: one thread is faster on the 2 busy cores
+            assert r["status"] == "stopped" and r["steps"] == [0, 2] and len(r["weights"]) == 2, j["key"]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_full_scale_scaling_configs_run_a_few_steps(tmp_path, monkeypatch):
+    # width-vs-depth, compound-scaling, efficient-blocks: their own recipe (60 epochs, bf16) on the generated tasks;
+    # here on the fixture folder, which --data puts in both tasks' place (so the two width-vs-depth tasks share runs)
+    from skiplab.claims import _scaling, compound_scaling
+
+    monkeypatch.setenv("SKIPLAB_CACHE", str(tmp_path / "cache"))
+    data = image_folder(tmp_path / "imgs")
+    ctx = Context(scale="full", seeds=1, data=f"imagefolder:{data}", max_steps=2)
+    specs = list({s.key: s for cid in SCALING_CLAIMS for s in CLAIMS[cid].runs(ctx)}.values())
+    # width-vs-depth: inception + deep stack; compound-scaling: base, 2 smoke grid points, depth/width/resolution
+    # only; efficient-blocks: basic blocks at its 2 budgets (its MBConv nets are compound-scaling's)
+    assert len(specs) == 2 + 1 + 2 + 3 + 2
+    assert len(compound_scaling.search_runs(ctx)) == 2 and _scaling.FULL.resolution == 22
+    runs = Runs(tmp_path / "runs")
+    execute(specs, runs, say=lambda s: None)
+    for s in specs:
+        result = json.loads((runs.dir(s) / "result.json").read_text())
+        assert result["status"] == "stopped" and result["final"]["step"] == 2
+        assert s.run.train.precision == "bf16" and s.run.train.epochs == 60

@@ -12,6 +12,7 @@ from . import euler_discretization, euler_stability, neural_ode, path_lengths, u
 from . import dense_shortcuts, highway_gates, long_range_links, reversible_memory
 from . import robustness
 from . import lottery_ticket, skips_help_tickets, ticket_transfer
+from . import compound_scaling, efficient_blocks, width_vs_depth
 from . import tddft_euler
 from .base import Claim, Context, Verdict
 
@@ -23,6 +24,7 @@ _MODULES += (unrolled_ensemble, path_lengths, dense_shortcuts, highway_gates, lo
 _MODULES += (reversible_memory,)
 _MODULES += (robustness,)
 _MODULES += (lottery_ticket, skips_help_tickets, ticket_transfer)
+_MODULES += (width_vs_depth, compound_scaling, efficient_blocks)
 _MODULES += (tddft_euler,)
 CLAIMS: dict[str, ModuleType] = {m.CLAIM.id: m for m in _MODULES}
 

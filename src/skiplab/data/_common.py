@@ -29,7 +29,7 @@ def check_labels(labels: np.ndarray, num_classes: int, where: str) -> None:
 
 def build(name: str, kind: Kind, classes: Sequence[str], train: tuple[np.ndarray, np.ndarray],
           test: tuple[np.ndarray, np.ndarray], *, augment: tuple[str, ...] = (), crop_padding: int = 0,
-          source: str = "") -> Dataset:
+          source: str = "", version: str = "") -> Dataset:
     """A `Dataset` from (x, y) numpy pairs; x keeps its dtype (uint8 or float32), y becomes int64.
 
     mean/std are measured on the training split, as DatasetInfo promises.
@@ -46,5 +46,5 @@ def build(name: str, kind: Kind, classes: Sequence[str], train: tuple[np.ndarray
         raise DataError(f"{name}: the training split is empty ({source})")
     mean, std = channel_stats(train_x)
     info = DatasetInfo(name=name, kind=kind, shape=tuple(train_x.shape[1:]), classes=tuple(classes), mean=mean,
-                       std=std, augment=augment, crop_padding=crop_padding, source=source)
+                       std=std, augment=augment, crop_padding=crop_padding, source=source, version=version)
     return Dataset(info, train_x, train_y, test_x, test_y)

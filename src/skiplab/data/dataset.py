@@ -31,6 +31,7 @@ class DatasetInfo:
     augment: tuple[str, ...] = ()
     crop_padding: int = 0
     source: str = ""
+    version: str = ""  # a generated dataset's generator version: part of a run's config hash (see hashed_config)
 
     def __post_init__(self) -> None:
         if len(self.mean) != self.shape[0] or len(self.std) != self.shape[0]:

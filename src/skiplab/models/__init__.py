@@ -11,11 +11,13 @@ from . import mlp as _mlp, odenet as _odenet, resnet_cifar as _resnet, vgg as _v
 from . import densenet as _densenet, highway as _highway, linked as _linked
 from . import revnet as _revnet
 from . import lipschitz as _lipschitz
+from . import inception as _inception, mbconv as _mbconv
 
 for _family, _build in ((_resnet, build_resnet), (_vgg, build_vgg), (_mlp, build_mlp),
                         (_odenet, _odenet.build_odenet), (_highway, _highway.build_highway),
                         (_densenet, _densenet.build_densenet), (_linked, _linked.build_linked),
-                        (_revnet, _revnet.build_revnet), (_lipschitz, _lipschitz.build_lipresnet)):
+                        (_revnet, _revnet.build_revnet), (_lipschitz, _lipschitz.build_lipresnet),
+                        (_inception, _inception.build_inception), (_mbconv, _mbconv.build_mbconv)):
     for _name, (_cfg, _desc) in _family.PRESETS.items():
         register_model(_name, _cfg, _build, _desc)
 

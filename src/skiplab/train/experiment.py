@@ -97,7 +97,10 @@ def hashed_config(cfg: RunConfig, dataset: Dataset, extra: Mapping[str, Any] | N
     model_cfg = model_config(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
     out = {"model": {"name": cfg.model, **C.to_dict(model_cfg)},
            "data": {"name": cfg.data.name, "val_fraction": cfg.data.val_fraction, "split_seed": cfg.data.split_seed,
-                    "train": len(dataset.train_y), "test": len(dataset.test_y)},
+                    "train": len(dataset.train_y), "test": len(dataset.test_y),
+                    # a generator's version, so a changed generator is not served the old runs; only where set, so
+                    # the hashes of file-based and older datasets stay as they were
+                    **({"version": dataset.info.version} if dataset.info.version else {})},
            "train": {k: v for k, v in C.to_dict(cfg.train).items() if k != "device"}}
     if extra:
         out["extra"] = C.to_dict(dict(extra))
