@@ -12,12 +12,7 @@ from skiplab.models.lipschitz import budgeted, tighten
 from skiplab.probes.lipschitz import certified_accuracy, lipschitz_bounds, margin_gradients
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny(budget, **kw):

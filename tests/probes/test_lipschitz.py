@@ -15,12 +15,7 @@ from skiplab.models.operator_norm import conv_args, conv_maps, operator_norm
 from skiplab.probes.lipschitz import certified_accuracy, lipschitz_bounds, margin_gradients, module_bound
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def explicit_matrix(conv, in_shape):

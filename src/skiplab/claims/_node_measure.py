@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..train import Callback, TrainConfig, TrainState
+from .runs import spawn_map
 
 
 class NFERecorder(Callback):
@@ -61,17 +62,7 @@ def run_jobs(jobs: list[dict[str, Any]], workers: int, say: Callable[[str], None
     """Every job, in `workers` spawned single-thread processes (in this process when workers <= 1)."""
     if workers <= 1 or len(jobs) <= 1:
         return [train_job(j) for j in jobs]
-    import multiprocessing as mp
-    pool = mp.get_context("spawn").Pool(workers)
-    try:
-        out = list(pool.imap(train_job, [{**j, "threads": 1} for j in jobs]))
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-    return out
+    return list(spawn_map(train_job, [{**j, "threads": 1} for j in jobs], workers))
 
 
 def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:

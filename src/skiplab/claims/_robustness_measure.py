@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load, save
 
 from ..train import Callback, TrainState
+from .runs import spawn_map
 
 Job = dict[str, Any]
 
@@ -135,14 +136,4 @@ def run_pool(fn: Callable[[Job], dict[str, Any]], jobs: list[Job], workers: int)
             return [fn(j) for j in jobs]
         finally:
             torch.set_num_threads(threads)
-    import multiprocessing as mp
-    pool = mp.get_context("spawn").Pool(workers)
-    try:
-        out = list(pool.imap(fn, [{**j, "threads": 1} for j in jobs]))
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-    return out
+    return list(spawn_map(fn, [{**j, "threads": 1} for j in jobs], workers))

@@ -27,6 +27,7 @@ from ..train.experiment import DataConfig, RunConfig, build_model, load_data
 from ..train.runs import RESULT, run_dir
 from ._overrides import resolve_scale
 from .base import Context
+from .runs import spawn_map
 
 VERSION = 1  # bump when the procedure changes what a run computes
 
@@ -167,18 +168,8 @@ def _pool_map(fn: Any, jobs: list[tuple], workers: int) -> None:
         for j in jobs:
             fn(j)
         return
-    import multiprocessing as mp
-
-    pool = mp.get_context("spawn").Pool(workers)  # spawn, as claims.runs.execute does (fork + OpenMP deadlocks)
-    try:
-        for _ in pool.imap_unordered(fn, jobs):
-            pass
-        pool.close()
-    except BaseException:
-        pool.terminate()  # interrupted runs resume from their last epoch checkpoint next time
-        raise
-    finally:
-        pool.join()
+    for _ in spawn_map(fn, jobs, workers, ordered=False):
+        pass
 
 
 def _read(directory: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -192,19 +192,25 @@ def execute(specs: list[RunSpec], runs: Runs, say: Callable[[str], None] = print
         for spec in todo:
             report(_train_one(spec, runs.out, verbose, None), f"{spec.label} {labels.get(spec.key, '')}".strip())
         return
+    for result in spawn_map(_train_job, [(spec, runs.out, False, 1) for spec in todo], workers, ordered=False):
+        spec = next(s for s in todo if s.key == result[0])
+        report(result, f"{spec.label} {labels.get(spec.key, '')}".strip())
+
+
+def spawn_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int, ordered: bool = True) -> Iterator[Any]:
+    """fn(job) for every job in `workers` spawned processes, yielded as they finish (in job order if `ordered`).
+
+    spawn, not fork: forking a process whose OpenMP threads are running can deadlock the child. A plain Pool, not
+    an executor: on Ctrl-C or an error it terminates its workers instead of finishing the queue (interrupted
+    training runs resume from their last epoch checkpoint next time)."""
     import multiprocessing as mp
 
-    # spawn, not fork: forking a process whose OpenMP threads are running can deadlock the child. A plain
-    # Pool, not an executor: on Ctrl-C or an error it terminates its workers instead of finishing the queue.
     pool = mp.get_context("spawn").Pool(workers)
     try:
-        jobs = [(spec, runs.out, False, 1) for spec in todo]
-        for result in pool.imap_unordered(_train_job, jobs):
-            spec = next(s for s in todo if s.key == result[0])
-            report(result, f"{spec.label} {labels.get(spec.key, '')}".strip())
+        yield from (pool.imap if ordered else pool.imap_unordered)(fn, jobs)
         pool.close()
     except BaseException:
-        pool.terminate()  # interrupted runs resume from their last epoch checkpoint next time
+        pool.terminate()
         raise
     finally:
         pool.join()
