@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load, save
 
 from ..train import Callback, TrainState
-from .runs import spawn_map
+from .runs import spawn_map, with_progress
 
 Job = dict[str, Any]
 
@@ -127,13 +127,15 @@ def attack_job(job: Job) -> dict[str, Any]:
     return out
 
 
-def run_pool(fn: Callable[[Job], dict[str, Any]], jobs: list[Job], workers: int) -> list[dict[str, Any]]:
-    """fn over jobs, in `workers` spawned single-thread processes (in this process when workers <= 1)."""
+def run_pool(fn: Callable[[Job], dict[str, Any]], jobs: list[Job], workers: int, what: str = "jobs",
+             say: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
+    """fn over jobs, in `workers` spawned single-thread processes (in this process when workers <= 1), in order,
+    saying progress as each finishes."""
     if workers <= 1 or len(jobs) <= 1:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # tiny nets: a second thread costs more than it saves on a busy 2-core CPU
         try:
-            return [fn(j) for j in jobs]
+            return list(with_progress(map(fn, jobs), len(jobs), what, say))
         finally:
             torch.set_num_threads(threads)
-    return list(spawn_map(fn, [{**j, "threads": 1} for j in jobs], workers))
+    return list(with_progress(spawn_map(fn, [{**j, "threads": 1} for j in jobs], workers), len(jobs), what, say))

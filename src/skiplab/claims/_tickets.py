@@ -13,7 +13,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -27,7 +27,7 @@ from ..train.experiment import DataConfig, RunConfig, build_model, load_data
 from ..train.runs import RESULT, run_dir
 from ._overrides import resolve_scale
 from .base import Context
-from .runs import spawn_map
+from .runs import spawn_map, with_progress
 
 VERSION = 1  # bump when the procedure changes what a run computes
 
@@ -163,12 +163,9 @@ def _compare_job(args: tuple) -> None:
                      extra={"role": "transfer-shuffled", **info})
 
 
-def _pool_map(fn: Any, jobs: list[tuple], workers: int) -> None:
-    if workers <= 1 or len(jobs) <= 1:
-        for j in jobs:
-            fn(j)
-        return
-    for _ in spawn_map(fn, jobs, workers, ordered=False):
+def _pool_map(fn: Any, jobs: list[tuple], workers: int, what: str, say: Callable[[str], None]) -> None:
+    done = map(fn, jobs) if workers <= 1 or len(jobs) <= 1 else spawn_map(fn, jobs, workers, ordered=False)
+    for _ in with_progress(done, len(jobs), what, say):
         pass
 
 
@@ -202,7 +199,7 @@ def _pairing(ctx: Context, s: TicketScale) -> dict[str, dict[str, Any]]:
 _CACHE: dict[str, dict[str, Any]] = {}
 
 
-def evidence(ctx: Context, out: Path) -> dict[str, Any]:
+def evidence(ctx: Context, out: Path, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Train what is missing, then the accuracies every ticket claim reads (the same dict for all three)."""
     import time
 
@@ -219,9 +216,10 @@ def evidence(ctx: Context, out: Path) -> dict[str, Any]:
     fams = families(s)
     before = torch.get_num_threads()
     try:
-        _pool_map(_chain_job, [(out, ctx, s, f, seed, threads) for f in fams for seed in ctx.seed_list], workers)
+        _pool_map(_chain_job, [(out, ctx, s, f, seed, threads) for f in fams for seed in ctx.seed_list], workers,
+                  f"IMP chains of {s.rounds} round(s)", say)
         _pool_map(_compare_job, [(out, ctx, s, f, seed, r, threads) for f in fams for seed in ctx.seed_list
-                                 for r in s.compare_rounds], workers)
+                                 for r in s.compare_rounds], workers, "baselines and moved masks at a round", say)
     finally:
         torch.set_num_threads(before)  # in-process jobs set it; leave the caller's setting as it was
     ev: dict[str, Any] = {"seeds": ctx.seed_list, "rounds": list(range(s.rounds + 1)),

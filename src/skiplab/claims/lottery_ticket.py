@@ -40,7 +40,7 @@ def budget(ctx: Context) -> str:
 
 
 def measure(ctx: Context, done: Runs) -> dict[str, Any]:
-    return _tickets.evidence(ctx, done.out)
+    return _tickets.evidence(ctx, done.out, done.say)
 
 
 def verdict(evidence: dict[str, Any]) -> Verdict:

@@ -74,6 +74,7 @@ def reproduce(modules: list[ModuleType], ctx: Context, out: Path, command: str,
     say(f"{len(modules)} claim(s), {len(ordered)} distinct training run(s) at scale {ctx.scale}, "
         f"{ctx.seeds} seed(s)")
     runs = Runs(out / "runs")
+    runs.say = say
     users = {s.key: [cid for cid, specs in plans.items() if s in specs] for s in ordered}
     execute(ordered, runs, say=say, verbose=verbose, workers=workers or default_workers(),
             labels={k: f"({', '.join(v)})" for k, v in users.items()})

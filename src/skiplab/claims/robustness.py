@@ -135,7 +135,7 @@ def measure(ctx: Context, done: Any) -> dict[str, Any]:
     s = scale_config(ctx)
     jobs = _jobs(ctx, s)
     workers = 1 if ctx.max_steps is not None else default_workers()  # smoke: spawning workers costs more
-    trained = {tuple(r["key"]): r for r in M.run_pool(M.train_job, jobs, workers)}
+    trained = {tuple(r["key"]): r for r in M.run_pool(M.train_job, jobs, workers, "training runs", done.say)}
     common = {"linf_eps": list(s.linf_eps), "l2_eps": list(s.l2_eps), "steps": s.pgd_steps,
               "restarts": s.restarts, "device": s.train.device}
     match, attacks = [], []
@@ -153,7 +153,7 @@ def measure(ctx: Context, done: Any) -> dict[str, Any]:
     for j in jobs:
         if j["key"][0] not in NETS:
             attacks.append({**j, **common, "state": trained[j["key"]]["weights"][-1], "bounds": True})
-    measured = {tuple(r["key"]): r for r in M.run_pool(M.attack_job, attacks, workers)}
+    measured = {tuple(r["key"]): r for r in M.run_pool(M.attack_job, attacks, workers, "attacks and bounds", done.say)}
     curves = {n: [measured[(n, seed)] for seed in ctx.seed_list] for n in NETS}
     budgets = {f"{c:g}": [measured[(f"c={c:g}", seed)] for seed in ctx.seed_list] for c in s.budgets}
     status = {f"{k[0]} seed {k[1]}": r["status"] for k, r in trained.items()}

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import torch
 
@@ -96,6 +96,8 @@ class Runs:
         self.out = out
         self.dirs: dict[str, Path] = {}
         self.seconds: dict[str, float] = {}
+        # progress lines for claims that train inside measure (their runs depend on each other); reproduce sets it
+        self.say: Callable[[str], None] = lambda s: None
 
     def dataset(self, spec: RunSpec) -> Dataset:
         return dataset_of(spec)
@@ -195,6 +197,18 @@ def execute(specs: list[RunSpec], runs: Runs, say: Callable[[str], None] = print
     for result in spawn_map(_train_job, [(spec, runs.out, False, 1) for spec in todo], workers, ordered=False):
         spec = next(s for s in todo if s.key == result[0])
         report(result, f"{spec.label} {labels.get(spec.key, '')}".strip())
+
+
+T = TypeVar("T")
+
+
+def with_progress(items: Iterable[T], n: int, what: str, say: Callable[[str], None]) -> Iterator[T]:
+    """`items`, saying "[i/n] what: elapsed, ETA" as each arrives (long work inside a claim's measure)."""
+    t0 = time.perf_counter()
+    for i, x in enumerate(items, 1):
+        elapsed = time.perf_counter() - t0
+        say(f"[{i}/{n}] {what}: {elapsed:.0f}s, ETA {elapsed / i * (n - i):.0f}s")
+        yield x
 
 
 def spawn_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int, ordered: bool = True) -> Iterator[Any]:

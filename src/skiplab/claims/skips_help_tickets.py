@@ -39,7 +39,7 @@ def budget(ctx: Context) -> str:
 
 
 def measure(ctx: Context, done: Runs) -> dict[str, Any]:
-    ev = _tickets.evidence(ctx, done.out)
+    ev = _tickets.evidence(ctx, done.out, done.say)
     return {**ev, "frontier": {f: [frontier(row) for row in ev["nets"][f]["ticket"]] for f in ("resnet", "plain")}}
 
 
