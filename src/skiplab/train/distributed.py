@@ -67,5 +67,8 @@ def from_torchrun(device: str = "auto") -> Iterator[None]:
     dist.init_process_group("nccl" if cuda else "gloo")
     try:
         yield
+        # every rank done before any tears the group down: a gloo rank whose peer closes the connection while it is
+        # still shutting down can abort ("terminate called without an active exception", seen once in CI)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
