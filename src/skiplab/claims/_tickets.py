@@ -244,3 +244,17 @@ def evidence(ctx: Context, out: Path, say: Callable[[str], None] = lambda s: Non
     ev["seconds"] = time.perf_counter() - t0
     _CACHE[key] = ev
     return ev
+
+
+# The three ticket claims' shared runs(), budget() and measure(): one IMP run set, trained in measure because its
+# rounds depend on each other (each claim module imports these).
+def runs(ctx: Context) -> list:
+    return []
+
+
+def budget(ctx: Context) -> str:
+    return scale_config(ctx).describe(ctx.seeds)
+
+
+def measure(ctx: Context, done: Any) -> dict[str, Any]:
+    return evidence(ctx, done.out, done.say)

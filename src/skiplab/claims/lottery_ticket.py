@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _tickets
+from ._tickets import budget, measure, runs  # noqa: F401  (the shared IMP run set)
 from ._ticket_stats import (MATCH, SPARSE, accuracy_panel, at_round, column, dense, density_at, diff, finite,
                             sparse_compare)
-from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from .runs import Runs
+from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Verdict
 from .stats import agreement, fmt_pct, summary
 
 CLAIM = Claim(
@@ -29,18 +28,6 @@ CLAIM = Claim(
           f"than 1 point on every seed, or if at every such round where it matches on every seed the re-init is "
           f"within 1 point of it (or better) on every seed. Otherwise inconclusive."),
 )
-
-
-def runs(ctx: Context) -> list:
-    return []  # IMP rounds depend on each other: claims/_tickets.py trains them in measure
-
-
-def budget(ctx: Context) -> str:
-    return _tickets.scale_config(ctx).describe(ctx.seeds)
-
-
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
-    return _tickets.evidence(ctx, done.out, done.say)
 
 
 def verdict(evidence: dict[str, Any]) -> Verdict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _tickets
+from ._tickets import budget, runs  # noqa: F401  (the shared IMP run set)
 from ._ticket_stats import MATCH, dense, diff, finite, frontier
 from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from .runs import Runs
@@ -30,16 +31,8 @@ CLAIM = Claim(
 )
 
 
-def runs(ctx: Context) -> list:
-    return []  # shared with lottery-ticket: trained in measure by claims/_tickets.py
-
-
-def budget(ctx: Context) -> str:
-    return _tickets.scale_config(ctx).describe(ctx.seeds)
-
-
 def measure(ctx: Context, done: Runs) -> dict[str, Any]:
-    ev = _tickets.evidence(ctx, done.out, done.say)
+    ev = _tickets.measure(ctx, done)
     return {**ev, "frontier": {f: [frontier(row) for row in ev["nets"][f]["ticket"]] for f in ("resnet", "plain")}}
 
 

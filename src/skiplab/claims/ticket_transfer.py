@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _tickets
+from ._tickets import budget, measure, runs  # noqa: F401  (the shared IMP run set)
 from ._ticket_stats import MATCH, SPARSE, at_round, column, density_at, diff, finite, sparse_compare
-from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from .runs import Runs
+from .base import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Verdict
 from .stats import agreement, fmt_pct, summary
 
 CLAIM = Claim(
@@ -34,18 +33,6 @@ CLAIM = Claim(
           f"seed, or more than 1 point below the own ticket on every seed). Otherwise inconclusive. The VGG source "
           f"(full scale) and training from the residual net's own init are reported, not judged."),
 )
-
-
-def runs(ctx: Context) -> list:
-    return []  # shared with lottery-ticket: trained in measure by claims/_tickets.py
-
-
-def budget(ctx: Context) -> str:
-    return _tickets.scale_config(ctx).describe(ctx.seeds)
-
-
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
-    return _tickets.evidence(ctx, done.out, done.say)
 
 
 def verdict(evidence: dict[str, Any]) -> Verdict:
