@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from .._atomic import atomic_path
 from ..data import Dataset
 from ..errors import CheckpointError
 from ..models import Net
-from ..train.checkpoint import load_model_weights, read_weights
+from ..train.checkpoint import load_model_weights, read_tensors, read_weights
 from ..train.experiment import RunConfig, build_model, load_data
 from ..train.load import read_run_config
 from ..train.loop import model_signature
@@ -35,13 +34,7 @@ def save_masks(path: Path, masks: Masks) -> None:
 
 
 def load_masks(path: Path) -> Masks:
-    try:
-        tensors = load_file(str(path))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no masks file") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: corrupt masks file ({str(e).splitlines()[0]})") from None
-    return {n: t.to(torch.bool) for n, t in tensors.items()}
+    return {n: t.to(torch.bool) for n, t in read_tensors(path, "masks file", "no masks file").items()}
 
 
 def rewound_weights(dense_dir: Path, step: int, cfg: RunConfig, data: Dataset) -> dict[str, torch.Tensor]:

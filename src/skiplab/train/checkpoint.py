@@ -69,14 +69,20 @@ def save_weights(path: Path, model: nn.Module, metadata: dict[str, str] | None =
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict written by `save_weights`; a missing or corrupt file is one CheckpointError."""
+def read_tensors(path: Path, what: str, missing: str = "missing") -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a missing one is CheckpointError "<path>: <missing>", an unreadable one
+    "<path>: corrupt <what> (<reason>)"."""
     try:
         return load_file(str(path))
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing") from None
+        raise CheckpointError(f"{path}: {missing}") from None
     except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: corrupt weights file ({str(e).splitlines()[0]})") from None
+        raise CheckpointError(f"{path}: corrupt {what} ({str(e).splitlines()[0]})") from None
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict written by `save_weights`; a missing or corrupt file is one CheckpointError."""
+    return read_tensors(path, "weights file")
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
@@ -96,13 +102,7 @@ def _read_checked(run_dir: Path, signature: str) -> tuple[dict[str, Any], dict[s
     if state.get("model") != signature:
         raise CheckpointError(f"{path}: made by model {state.get('model')!r}, not {signature!r}; "
                               "use another --out or start a fresh run")
-    try:
-        tensors = load_file(str(path))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing (state.json is there but its tensors are not)") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0]})") from None
-    return state, tensors
+    return state, read_tensors(path, "checkpoint", "missing (state.json is there but its tensors are not)")
 
 
 def _apply_model(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
