@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from skiplab.data import DeviceLoader
+from skiplab.data.dataset import to_float
 from skiplab.data.loader import random_crop, random_flip
 
 
@@ -95,6 +96,22 @@ def test_two_ranks_partition_each_global_batch():
         assert not set(y0.tolist()) & set(y1.tolist())
         assert sorted(y0.tolist() + y1.tolist()) == sorted(yg.tolist())
     assert len(ranks[0]) == len(whole) == 4
+
+
+def test_two_ranks_augment_their_slices_as_one_process_would():
+    # crop offsets and flips are drawn for the whole global batch on every rank, so 2 ranks x b images are,
+    # bit for bit, the 1 x 2b process's images (the condition for DDP to equal one process with augmentation)
+    x, y = _distinct((71, 3, 6, 6)), torch.arange(71)
+    kw = dict(seed=4, augment=("crop", "flip"), crop_padding=2)
+    for drop_last in (True, False):  # also the short last batch (71 = 2 x 32 + 7, split 4 and 3)
+        whole = DeviceLoader(x, y, 32, drop_last=drop_last, **kw)
+        ranks = [DeviceLoader(x, y, 32, drop_last=drop_last, rank=r, world_size=2, **kw) for r in range(2)]
+        batches = list(zip(whole.epoch(2), ranks[0].epoch(2), ranks[1].epoch(2)))
+        assert len(batches) == len(whole)
+        for (xg, yg), (x0, y0), (x1, y1) in batches:
+            assert torch.equal(x0, xg[0::2]) and torch.equal(x1, xg[1::2])
+            assert torch.equal(y0, yg[0::2]) and torch.equal(y1, yg[1::2])
+        assert not all(torch.equal(xg, to_float(x[yg])) for (xg, yg), _, _ in batches)  # it did augment
 
 
 def test_uint8_is_scaled_to_unit_interval():

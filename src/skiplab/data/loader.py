@@ -14,15 +14,22 @@ import torch
 from .dataset import AUGMENTS, to_float
 
 
-def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:
-    """Zero-pad the spatial dims by `padding` and crop back at a random offset per example (1D or 2D)."""
+def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator, pick: slice = slice(None),
+                drawn: int | None = None) -> torch.Tensor:
+    """Zero-pad the spatial dims by `padding` and crop back at a random offset per example (1D or 2D).
+
+    `drawn` examples' offsets are drawn and `pick` selects this batch's from them: a rank holding every
+    world_size-th example of a global batch of `drawn` draws the same numbers a single process would and keeps
+    its own, so its crops are the single process's crops of the same images.
+    """
     if padding <= 0:
         return x
     spatial = x.shape[2:]
     n = x.shape[0]
+    drawn = n if drawn is None else drawn
     pad = [padding] * (2 * len(spatial))
     xp = torch.nn.functional.pad(x, pad)
-    offsets = [torch.randint(0, 2 * padding + 1, (n,), generator=gen, device=x.device) for _ in spatial]
+    offsets = [torch.randint(0, 2 * padding + 1, (drawn,), generator=gen, device=x.device)[pick] for _ in spatial]
     b = torch.arange(n, device=x.device)
     c = torch.arange(x.shape[1], device=x.device)
     if len(spatial) == 1:
@@ -33,9 +40,10 @@ def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Te
     return xp[b[:, None, None, None], c[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Mirror each example along its last axis with probability 1/2."""
-    flip = torch.rand(x.shape[0], generator=gen, device=x.device) < 0.5
+def random_flip(x: torch.Tensor, gen: torch.Generator, pick: slice = slice(None),
+                drawn: int | None = None) -> torch.Tensor:
+    """Mirror each example along its last axis with probability 1/2 (`pick`, `drawn` as in random_crop)."""
+    flip = torch.rand(x.shape[0] if drawn is None else drawn, generator=gen, device=x.device)[pick] < 0.5
     mask = flip.view(-1, *([1] * (x.dim() - 1)))
     return torch.where(mask, x.flip(-1), x)
 
@@ -44,7 +52,7 @@ class DeviceLoader:
     """Batches of (float inputs, int64 labels) on `device`.
 
     batch_size is global: with `world_size` > 1 each rank takes its own slice of every global batch, all ranks
-    drawing the same permutation. `drop_last` keeps every training step the same size (default for training).
+    drawing the same permutation and the same augmentation, so the ranks' batches together are one process's. `drop_last` keeps every training step the same size (default for training).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
@@ -83,13 +91,16 @@ class DeviceLoader:
         for i in range(len(self)):
             lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, n)
             idx = order[lo:hi] if order is not None else torch.arange(lo, hi, device=self.device)
-            if self.world_size > 1:
-                idx = idx[self.rank::self.world_size]
+            # each rank keeps every world_size-th example of the global batch, and the random numbers of the
+            # augmentation are drawn for the whole global batch: a rank's examples are augmented exactly as one
+            # process at the global batch would augment them
+            pick = slice(self.rank, None, self.world_size)
+            idx = idx[pick]
             xb = to_float(self.x[idx])
             if "crop" in self.augment:
-                xb = random_crop(xb, self.crop_padding, gen)
+                xb = random_crop(xb, self.crop_padding, gen, pick, hi - lo)
             if "flip" in self.augment:
-                xb = random_flip(xb, gen)
+                xb = random_flip(xb, gen, pick, hi - lo)
             if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, self.y[idx]
