@@ -79,3 +79,31 @@ def test_outside_torchrun_the_group_is_left_alone(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     with D.from_torchrun("cpu"):
         assert not D.is_distributed() and D.world_size() == 1
+
+
+def test_torchrun_reproduce_writes_one_report_over_the_same_runs(tmp_path):
+    # every rank trains every run (one DDP run after another) and measures; rank 0 alone writes runs and report,
+    # and the ranks agree with a single process on which runs the claim needs (same config hashes, same folders)
+    args = ["reproduce", "degradation", "--scale", "quick", "--seeds", "1", "--steps", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "skiplab", *args, "--out", str(tmp_path / "ddp")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert ddp.returncode == 0, ddp.stdout + ddp.stderr
+    assert ddp.stdout.count("report:") == 1 and ddp.stdout.count("degradation") >= 1
+    one = subprocess.run([sys.executable, "-m", "skiplab", *args, "--out", str(tmp_path / "one")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert one.returncode == 0, one.stdout + one.stderr
+
+    def runs(root):
+        return sorted(p.name for p in (root / "runs" / "claims").iterdir())
+    assert runs(tmp_path / "ddp") == runs(tmp_path / "one") and len(runs(tmp_path / "one")) == 6
+    seeds = list((tmp_path / "ddp" / "runs" / "claims").glob("*/seed-0"))
+    assert len(seeds) == 6
+    for run in seeds:
+        assert (run / "result.json").exists() and not list(run.glob("*.tmp"))
+    import json
+    results = json.loads((tmp_path / "ddp" / "quick" / "results.json").read_text())
+    assert [c["id"] for c in results["claims"]] == ["degradation"]
+    assert sorted(p.name for p in (tmp_path / "ddp" / "quick").iterdir()) == [
+        "figures", "report.html", "report.md", "results.json"]

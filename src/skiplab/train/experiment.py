@@ -167,5 +167,6 @@ def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Pat
     history: History = fit(model, dataset, cfg.train, seed=cfg.seed, run_dir=directory, resume=resume,
                            callbacks=cbs, verbose=verbose,
                            extra_result={"dataset": dataset.summary(), "params": model.num_parameters()})
+    D.barrier()  # rank 0 has written result.json before any rank reads it, here or in a claim's measure
     result = read_result(directory) or {"status": history.status, "final": history.final}
     return RunOutcome(directory, result, reused=False, seconds=time.perf_counter() - t0)
