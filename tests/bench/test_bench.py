@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from skiplab import flops
 from skiplab.bench.accuracy import mean_std, timeline
 from skiplab.bench.baseline import BaselineResNet
-from skiplab.bench.throughput import summarize
+from skiplab.bench.throughput import build, profile_step, summarize
 from skiplab.cli import app
 from skiplab.models import create_model
 
@@ -33,6 +33,19 @@ def test_summary_known_answers():
     assert s["compile_s"] == pytest.approx(3.0 - 0.4)  # 2 warm-up steps of 100 at 500 img/s take 0.4 s
 
 
+def test_profile_counts_each_convolution_once_per_step():
+    # ResNet-8 has 7 convolutions (stem + 3 stages x 1 block x 2), so a step runs 7 convolution backwards; the
+    # shares are parts of one whole, largest first
+    bench = build("skiplab", "resnet8", 8, batch=4, device=torch.device("cpu"), compile=False)
+    bench.step()
+    top = profile_step(bench, steps=2, device=torch.device("cpu"), top=100)
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in create_model("resnet8").modules())
+    assert convs == 7
+    assert next(e for e in top if e["name"] == "aten::convolution_backward")["calls_per_step"] == convs
+    shares = [e["share"] for e in top]
+    assert shares == sorted(shares, reverse=True) and 0.99 < sum(shares) <= 1 + 1e-9
+
+
 def test_timeline_takes_compile_out_of_the_first_epoch():
     epochs = [{"epoch": 1, "train_time": 5.0, "test_err": 0.3}, {"epoch": 2, "train_time": 1.0, "test_err": 0.2},
               {"epoch": 3, "train_time": 1.0, "test_err": 0.1}]
@@ -50,13 +63,14 @@ def test_mean_std():
 def test_throughput_cli_smoke(tmp_path):
     out = tmp_path / "b.json"
     r = runner.invoke(app, ["bench", "--models", "resnet20", "--batch", "4", "--steps", "1", "--repeats", "2",
-                            "--warmup", "1", "--no-compile", "--device", "cpu", "--out", str(out)])
+                            "--warmup", "1", "--no-compile", "--device", "cpu", "--profile", "--out", str(out)])
     assert r.exit_code == 0, r.output
     row = json.loads(out.read_text())["throughput"]["resnet20"]
     assert set(row) == {"skiplab", "eager-fp32", "compiled-bf16", "ratio_vs_compiled-bf16"}
     for s in ("skiplab", "eager-fp32", "compiled-bf16"):
         assert row[s]["tflops"] == pytest.approx(row[s]["flops_per_image"] * row[s]["img_per_s"] / 1e12)
         assert row[s]["img_per_s_min"] <= row[s]["img_per_s"] <= row[s]["img_per_s_max"]
+        assert row[s]["profile"] and {"name", "ms_per_step", "calls_per_step", "share"} <= set(row[s]["profile"][0])
     ratios = row["ratio_vs_compiled-bf16"]
     assert ratios["compiled-bf16"] == 1.0
     assert ratios["skiplab"] == pytest.approx(row["skiplab"]["img_per_s"] / row["compiled-bf16"]["img_per_s"])

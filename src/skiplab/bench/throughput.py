@@ -8,6 +8,8 @@ Settings (every one steps on one fixed device-resident batch, so data loading is
 - `compiled-bf16`: that plain net with bf16 autocast + channels_last + torch.compile (the reference of ratios).
 img/s is the median over repeats of `steps` steps each, synchronizing only at the ends of a timed window;
 compile (and warm-up) time is the first `warmup` steps' time minus what they take at steady state.
+With `profile`, each setting's steady-state step is also run under torch.profiler: where its time goes, kernel by
+kernel on a GPU (op by op on the CPU), to say what a faster step would have to beat.
 """
 
 from __future__ import annotations
@@ -110,6 +112,29 @@ def timed(bench: Bench, steps: int, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
+def profile_step(bench: Bench, steps: int, device: torch.device, top: int = 12) -> list[dict[str, Any]]:
+    """The `top` entries of `steps` profiled steps by self time: GPU kernels on CUDA (their device time), aten
+    ops on the CPU (their CPU time). Each: name, ms and calls per step, and share of the step's total."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=acts) as prof:
+        for _ in range(steps):
+            bench.step()
+        _sync(device)
+    if cuda:
+        rows = [(e.key, e.self_device_time_total, e.count) for e in prof.key_averages()
+                if e.device_type == DeviceType.CUDA and e.self_device_time_total > 0]
+    else:
+        rows = [(e.key, e.self_cpu_time_total, e.count) for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(t for _, t, _ in rows) or 1.0
+    rows.sort(key=lambda r: -r[1])
+    return [{"name": name[:120], "ms_per_step": t / 1e3 / steps, "calls_per_step": n / steps, "share": t / total}
+            for name, t, n in rows[:top]]
+
+
 def summarize(batch: int, steps: int, flops_per_image: int, warm_s: float, warmup: int,
               times: list[float]) -> dict[str, Any]:
     """img/s (median over repeats, min-max spread), achieved TFLOP/s = FLOPs per image x img/s / 1e12, and the
@@ -123,8 +148,9 @@ def summarize(batch: int, steps: int, flops_per_image: int, warm_s: float, warmu
 
 def measure(models: list[str], settings: list[str], *, batch: int, eager_batch: int | None, steps: int,
             repeats: int, warmup: int, device: torch.device, compile: bool, compile_mode: str = "default",
-            say: Callable[[str], None] = print) -> dict[str, Any]:
-    """{model: {setting: summary or {"error": ...}, "ratio_vs_<reference>": {...}}}."""
+            profile: bool = False, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """{model: {setting: summary or {"error": ...}, "ratio_vs_<reference>": {...}}}; with `profile` each
+    summary also holds "profile", the top entries of `profile_step`."""
     depths = check_models(models)
     check_settings(settings)
     if steps < 1 or repeats < 1 or warmup < 1 or batch < 1:
@@ -150,6 +176,17 @@ def measure(models: list[str], settings: list[str], *, batch: int, eager_batch: 
             row[s] = summarize(bench.batch, steps, bench.flops_per_image, warm[s], warmup, times[s])
             say(f"{name} {s:>18}: batch {bench.batch:5d}  {row[s]['img_per_s']:10.0f} img/s  "
                 f"{row[s]['tflops']:7.2f} TFLOP/s  compile+warm-up {row[s]['compile_s']:6.1f} s")
+        if profile:
+            for s, bench in benches.items():
+                try:
+                    row[s]["profile"] = profile_step(bench, steps, device)
+                except Exception as e:  # the profiler failing (e.g. around CUDA graphs) must not lose the timings
+                    row[s]["profile_error"] = f"{type(e).__name__}: {e}"[:300]
+                    say(f"{name} {s}: profiling failed: {row[s]['profile_error']}")
+                    continue
+                say(f"{name} {s}: where a step's time goes ({'GPU kernels' if device.type == 'cuda' else 'ops'})")
+                for e in row[s]["profile"]:
+                    say(f"  {e['share']:6.1%} {e['ms_per_step']:8.3f} ms x{e['calls_per_step']:5.1f}  {e['name'][:90]}")
         ref = row.get(REFERENCE, {}).get("img_per_s")
         if ref:
             row[f"ratio_vs_{REFERENCE}"] = {s: r["img_per_s"] / ref for s, r in row.items() if "img_per_s" in r}
