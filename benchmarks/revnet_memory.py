@@ -21,7 +21,7 @@ import statistics
 
 import torch
 
-from skiplab.claims._revnet_measure import batch, make_net, peak_memory, saved_bytes, step_times
+from skiplab.claims.memory.reversible_memory.revnet import batch, make_net, peak_memory, saved_bytes, step_times
 
 MB = 2 ** 20
 

@@ -89,4 +89,4 @@ def test_default_root_and_cache_dir(tmp_path, monkeypatch):
 def test_reexports():
     assert data.DeviceLoader is DeviceLoader and data.to_float is to_float
     assert set(data.__all__) == {"Dataset", "DatasetInfo", "DeviceLoader", "load_dataset", "list_datasets",
-                                 "to_float"}
+                                 "pixel_range", "to_float"}

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from skiplab.claims._revnet_measure import saved_bytes
+from skiplab.claims.memory.reversible_memory.revnet import saved_bytes
 from skiplab.models import create_model
 from skiplab.models.reversible import CouplingBlock, reconstruction_error
 

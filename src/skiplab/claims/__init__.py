@@ -1,31 +1,36 @@
-"""The claims skiplab checks, one module per claim id (see ../shared/CLAIMS.md), and `reproduce()`."""
+"""The claims skiplab checks, grouped in chapters by topic (docs/design.md has the map), and `reproduce()`.
+
+A claim is one module, or one package (rule / measure / present) when it is big; every one satisfies the contract in
+core/contract.py. This module is the registry: the claims in the order of the claims table."""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from ..config import suggest
-from ..errors import ConfigError
-from . import (boosting, degradation, degradation_cause, exploding_residuals, identity_is_easy,
-               jacobian_near_identity, residual_aligns_with_error, vanishing_gradients)
-from . import euler_discretization, euler_stability, neural_ode, path_lengths, unrolled_ensemble
-from . import dense_shortcuts, highway_gates, long_range_links, reversible_memory
-from . import robustness
-from . import lottery_ticket, skips_help_tickets, ticket_transfer
-from . import compound_scaling, efficient_blocks, width_vs_depth
-from . import tddft_euler
-from .base import Claim, Context, Verdict
+from skiplab.config import suggest
+from skiplab.errors import ConfigError
 
-# In the order of ../shared/CLAIMS.md within each issue that added them.
-_MODULES: tuple[ModuleType, ...] = (degradation, degradation_cause, vanishing_gradients, jacobian_near_identity,
-                                    exploding_residuals, identity_is_easy, residual_aligns_with_error, boosting)
-_MODULES += (euler_discretization, euler_stability, neural_ode)
-_MODULES += (unrolled_ensemble, path_lengths, dense_shortcuts, highway_gates, long_range_links)
-_MODULES += (reversible_memory,)
-_MODULES += (robustness,)
-_MODULES += (lottery_ticket, skips_help_tickets, ticket_transfer)
-_MODULES += (width_vs_depth, compound_scaling, efficient_blocks)
-_MODULES += (tddft_euler,)
+from .adversarial import robustness
+from .blocks import boosting, jacobian_near_identity, residual_aligns_with_error
+from .core.contract import Claim, Context, Verdict
+from .depth import degradation, degradation_cause, exploding_residuals, identity_is_easy, vanishing_gradients
+from .memory import reversible_memory
+from .ode import euler_discretization, euler_stability, neural_ode, tddft_euler
+from .paths import path_lengths, unrolled_ensemble
+from .scaling import compound_scaling, efficient_blocks, width_vs_depth
+from .shortcuts import dense_shortcuts, highway_gates, long_range_links
+from .tickets import lottery_ticket, skips_help_tickets, ticket_transfer
+
+_MODULES: tuple[ModuleType, ...] = (
+    degradation, degradation_cause, vanishing_gradients, jacobian_near_identity, exploding_residuals,
+    identity_is_easy, residual_aligns_with_error, boosting,
+    euler_discretization, euler_stability, neural_ode,
+    unrolled_ensemble, path_lengths, dense_shortcuts, highway_gates, long_range_links,
+    reversible_memory, robustness,
+    lottery_ticket, skips_help_tickets, ticket_transfer,
+    width_vs_depth, compound_scaling, efficient_blocks,
+    tddft_euler,
+)
 CLAIMS: dict[str, ModuleType] = {m.CLAIM.id: m for m in _MODULES}
 
 

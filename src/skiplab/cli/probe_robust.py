@@ -12,7 +12,7 @@ from rich import box
 from rich.table import Table
 
 from ..attacks import NORMS, robust_curve, standard_attacks
-from ..claims._robustness_measure import pixel_range
+from ..data import pixel_range
 from ..errors import ConfigError
 from ..models import calibrate_batchnorm
 from ..models.lipschitz import budgeted, tighten

@@ -43,7 +43,7 @@ def reproduce(
     On several GPUs: `torchrun --nproc-per-node N -m skiplab reproduce ...` trains each run with DDP.
     """
     from ..claims import CLAIMS, Context, get_claim
-    from ..claims.reproduce import reproduce as run_claims
+    from ..claims.core.reproduce import reproduce as run_claims
 
     if scale not in ("quick", "full"):
         raise ConfigError(f"--scale: {scale!r} is not one of quick, full")
@@ -52,7 +52,7 @@ def reproduce(
     modules = [get_claim(c) for c in (claims or list(CLAIMS))]
     ctx = Context(scale=scale, seeds=seeds, data=data, data_root=str(data_dir) if data_dir else None,
                   overrides=tuple(set_ or ()), max_steps=steps)
-    from ..claims.runs import dataset_of
+    from ..claims.core.engine import dataset_of
     for m in modules:  # check every override and every dataset before training anything
         for spec in m.runs(ctx):
             dataset_of(spec)

@@ -17,10 +17,10 @@ from typing import Callable, NamedTuple
 from ..config import suggest
 from ..errors import DataError
 from .cache import cache_dir as _cache_dir
-from .dataset import Dataset, DatasetInfo, to_float
+from .dataset import Dataset, DatasetInfo, pixel_range, to_float
 from .loader import DeviceLoader
 
-__all__ = ["Dataset", "DatasetInfo", "DeviceLoader", "load_dataset", "list_datasets", "to_float"]
+__all__ = ["Dataset", "DatasetInfo", "DeviceLoader", "load_dataset", "list_datasets", "pixel_range", "to_float"]
 
 IMAGEFOLDER = "imagefolder"
 

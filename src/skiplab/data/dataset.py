@@ -85,6 +85,16 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float()
 
 
+def pixel_range(data: Dataset) -> tuple[float, float]:
+    """The valid input range attacks must stay in: [0, 1] for images stored as uint8 (or scaled there, digits),
+    else the training split's own min and max (e.g. MNIST-1D signals)."""
+    if data.train_x.dtype == torch.uint8:
+        return 0.0, 1.0
+    x = to_float(data.train_x)
+    lo, hi = float(x.min()), float(x.max())
+    return (0.0, 1.0) if lo >= 0.0 and hi <= 1.0 else (lo, hi)
+
+
 def channel_stats(x: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of examples `x` (N, C, ...) in the float scale the loader produces."""
     n_ch = x.shape[1]

@@ -6,7 +6,7 @@
     traj = propagate(ks, kick(gs.orbitals, grid.x, 1e-3), "etrs", dt=0.05, steps=12_000)
     spec = strength_function(traj.t, traj.dipole, 1e-3)
 
-Forward Euler psi + dt (-i H psi) is a residual update x + h F(x); see claims/tddft_euler.py for what that means.
+Forward Euler psi + dt (-i H psi) is a residual update x + h F(x); see claims/ode/tddft_euler for what that means.
 """
 
 from .exact import Reference, one_electron, reference, two_electron

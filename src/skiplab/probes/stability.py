@@ -10,15 +10,18 @@ imaginary axis. Float64 throughout: stability boundaries are a statement about e
 from __future__ import annotations
 
 import math
+from typing import Callable
 
+import numpy as np
 import torch
 
-from ..models.integrators import Solver, get_integrator, integrate
+from ..models.integrators import INTEGRATORS, Solver, get_integrator, integrate
 
 
 # Leapfrog's matrix is not normal: inside its region the norm oscillates (a modified energy is kept, not the
 # norm), so it is read over many steps with a looser threshold; every other rule's norm changes by exactly |R(z)|.
 LEAPFROG_STEPS, LEAPFROG_SLACK, SLACK = 1024, 4e-3, 1e-9
+LEAPFROG_LIMIT = 2.0  # Stoermer-Verlet on the oscillator is stable iff |h w| <= 2 (Hairer, Lubich & Wanner I.5)
 
 
 def stable(name: str, z: complex) -> bool:
@@ -67,3 +70,39 @@ def real_boundary(name: str, lo: float = -10.0, tol: float = 1e-6) -> float | No
         m = (a + b) / 2
         a, b = (a, m) if stable(name, m * axis) else (m, b)
     return (a + b) / 2
+
+
+def boundary_locus(name: str, n: int = 720) -> tuple[list[float], list[float], bool]:
+    """Points z with |R(z)| = 1 by the boundary-locus method: the roots of P(z) = e^{i theta}, P = R for an explicit
+    Runge-Kutta rule (a polynomial of degree <= its evaluations of F), P = 1 / R for implicit Euler (1 - z). The
+    polynomial is recovered from the rule's own R by interpolation at the nodes 0, -1, -2, ..., so a new rule needs no entry
+    here. Returns (re, im, ordered): ordered when the points form one curve in theta order (degree 1)."""
+    rule = INTEGRATORS[name]
+    if rule.reversible:  # leapfrog: the segment [-2i, 2i]
+        return [0.0, 0.0], [-LEAPFROG_LIMIT, LEAPFROG_LIMIT], True
+    deg = 1 if rule.implicit else rule.evaluations
+    nodes = -np.arange(deg + 1, dtype=float)  # z <= 0: clear of implicit Euler's pole at z = 1
+    vals = rule.amplification(nodes.astype(np.complex128))
+    coeffs = np.linalg.solve(np.vander(nodes, deg + 1), 1 / vals if rule.implicit else vals)  # highest power first
+    zs = []
+    for t in np.linspace(0, 2 * np.pi, n + 1):
+        c = coeffs.astype(np.complex128).copy()
+        c[-1] -= np.exp(1j * t)
+        zs.append(np.roots(c))
+    pts = np.concatenate(zs)
+    return np.round(pts.real, 5).tolist(), np.round(pts.imag, 5).tolist(), deg == 1
+
+
+def first_unstable(stable: Callable[[float], bool], h_max: float, n: int = 200, tol: float = 1e-7) -> float | None:
+    """The smallest h in (0, h_max] at which `stable(h)` turns false (a scan of n steps, then bisection to tol);
+    None if stable on the whole scan."""
+    prev = 0.0
+    for h in np.linspace(h_max / n, h_max, n):
+        if not stable(float(h)):
+            a, b = prev, float(h)
+            while b - a > tol:
+                m = (a + b) / 2
+                a, b = (m, b) if stable(m) else (a, m)
+            return (a + b) / 2
+        prev = float(h)
+    return None

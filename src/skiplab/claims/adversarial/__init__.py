@@ -1,0 +1,1 @@
+"""Adversarial robustness and Lipschitz bounds of residual, plain and VGG-style nets."""

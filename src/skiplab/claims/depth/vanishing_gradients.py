@@ -1,0 +1,119 @@
+"""vanishing-gradients: in a plain chain the gradient reaching early layers shrinks (or blows up) geometrically
+with depth, as a product of layer Jacobians; the identity path keeps it well-conditioned."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from skiplab.claims.depth.signals import at_epoch, layer_signals, log_first_over_last
+from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
+from skiplab.claims.depth.ladder import ladder_runs, scale_config, spec
+from skiplab.claims.core.engine import Runs
+from skiplab.claims.core.stats import fmt, slope, summary
+
+MIN_SLOPE = 0.02  # per weighted layer: over 48 layers (depth 8 -> 56) at least e^0.96 ~ 2.6x change in the ratio
+RATIO = 2.0  # the residual slope must be at most half the plain one
+
+CLAIM = Claim(
+    id="vanishing-gradients",
+    kind="empirical",
+    statement="In a plain chain the gradient reaching early layers shrinks (or blows up) geometrically with depth; "
+              "the identity path keeps it well-conditioned.",
+    source="seed text (the residual-network story)",
+    rule=(f"Per seed, the slope s of log(g_first / g_last) against depth (weighted layers), with "
+          f"g_l = ||dL/dx_l|| ||x_l|| on a fixed training batch at initialization (train-mode batch norm). "
+          f"s < 0: the early-layer signal vanishes with depth; s > 0: it explodes. Supported if on every seed "
+          f"|s_plain| >= {MIN_SLOPE} per layer with one sign across seeds and |s_residual| <= |s_plain| / {RATIO:g}. "
+          f"Not supported if |s_plain| < {MIN_SLOPE} on every seed (no geometric trend) or |s_residual| >= "
+          f"|s_plain| on every seed. Otherwise inconclusive. Trained nets are reported alongside."),
+)
+
+
+def runs(ctx: Context):
+    return ladder_runs(ctx)
+
+
+def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+    scale = scale_config(ctx)
+    out: dict[str, Any] = {"depths": list(scale.depths), "seeds": ctx.seed_list, "nets": {}}
+    for fam in ("plain", "resnet"):
+        for d in scale.depths:
+            per_seed = []
+            for s in ctx.seed_list:
+                recs = done.gradients(spec(ctx, fam, d, s))
+                init, last = at_epoch(recs, 0), (recs[-1] if recs else None)
+                per_seed.append({"init": layer_signals(init) if init else [],
+                                 "trained": layer_signals(last) if last and last["epoch"] > 0 else [],
+                                 "r_init": log_first_over_last(init) if init else float("nan"),
+                                 "r_trained": log_first_over_last(last) if last and last["epoch"] > 0 else float("nan")})
+            out["nets"][f"{fam}-{d}"] = per_seed
+    return out
+
+
+def slopes(evidence: dict[str, Any], fam: str, when: str = "init") -> list[float]:
+    depths = evidence["depths"]
+    return [slope(depths, [evidence["nets"][f"{fam}-{d}"][i][f"r_{when}"] for d in depths])
+            for i in range(len(evidence["seeds"]))]
+
+
+def verdict(evidence: dict[str, Any]) -> Verdict:
+    sp, sr = slopes(evidence, "plain"), slopes(evidence, "resnet")
+    if not all(math.isfinite(v) for v in sp + sr):
+        return Verdict(INCONCLUSIVE, "precondition failed: a gradient signal was not finite at initialization")
+    direction = "vanishes" if sum(sp) < 0 else "explodes"
+    said = (f"slope of log(g_first/g_last) per layer at init: plain {fmt(summary(sp))}, residual "
+            f"{fmt(summary(sr))}")
+    one_sign = all(v > 0 for v in sp) or all(v < 0 for v in sp)
+    if one_sign and all(abs(p) >= MIN_SLOPE and abs(r) <= abs(p) / RATIO for p, r in zip(sp, sr)):
+        return Verdict(SUPPORTED, f"the plain net's early-layer signal {direction} geometrically with depth and "
+                                  f"the residual net's does much less: {said}")
+    if all(abs(p) < MIN_SLOPE for p in sp):
+        return Verdict(NOT_SUPPORTED, f"no geometric trend with depth in the plain net: {said}")
+    if all(abs(r) >= abs(p) for p, r in zip(sp, sr)):
+        return Verdict(NOT_SUPPORTED, f"the identity path does not improve the conditioning: {said}")
+    return Verdict(INCONCLUSIVE, f"seeds disagree: {said}")
+
+
+def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    depths = evidence["depths"]
+    rows = []
+    for fam in ("plain", "resnet"):
+        for when in ("init", "trained"):
+            rows.append([fam, when, summary(slopes(evidence, fam, when))]
+                        + [summary([s[f"r_{when}"] for s in evidence["nets"][f"{fam}-{d}"]]) for d in depths])
+    numbers = {"columns": ["net", "when", "slope per layer"] + [f"r at depth {d}" for d in depths], "rows": rows,
+               "format": {"slope per layer": "float", **{f"r at depth {d}": "float" for d in depths}}}
+    profile_panels = []
+    for fam in ("plain", "resnet"):
+        series = []
+        for g, d in enumerate(depths):
+            for when, style in (("init", "solid"), ("trained", "dashed")):
+                prof = evidence["nets"][f"{fam}-{d}"][0][when]
+                if prof:
+                    series.append({"label": f"{fam}-{d} {when}", "group": g, "style": style,
+                                   "x": list(range(len(prof))), "y": prof})
+        profile_panels.append({"title": "plain" if fam == "plain" else "residual", "kind": "line",
+                               "xlabel": "layer (0 = stem output, then blocks)", "ylabel": "||dL/dx_l|| ||x_l||",
+                               "yscale": "log", "series": series})
+    trend = []
+    for g, fam in enumerate(("plain", "resnet")):
+        for when, style in (("init", "solid"), ("trained", "dashed")):
+            st = [summary([s[f"r_{when}"] for s in evidence["nets"][f"{fam}-{d}"]]) for d in depths]
+            trend.append({"label": f"{fam} {when} (slope {fmt(summary(slopes(evidence, fam, when)), 2)})",
+                          "group": g, "style": style, "x": depths, "y": [v["mean"] for v in st],
+                          "yerr": [v["std"] for v in st]})
+    figs = [
+        {"id": "vanishing-profile", "title": "Gradient signal per layer (seed 0)",
+         "caption": "Solid: at initialization; dashed: trained. Scale-invariant g_l = ||dL/dx_l|| ||x_l||.",
+         "panels": profile_panels},
+        {"id": "vanishing-trend", "title": "log(g_first / g_last) against depth",
+         "caption": "Mean over seeds, band = +-1 std; the verdict uses the slope at initialization.",
+         "panels": [{"title": "plain vs residual", "kind": "line", "xlabel": "depth (weighted layers)",
+                     "ylabel": "log(g_first / g_last)", "series": trend, "hlines": [{"y": 0.0, "label": "equal"}]}]},
+    ]
+    return numbers, figs
+
+
+def budget(ctx: Context) -> str:
+    return scale_config(ctx).describe(ctx.seeds)

@@ -1,0 +1,1 @@
+"""Memory: reversible blocks that reconstruct their inputs instead of storing them."""

@@ -1,0 +1,99 @@
+"""neural-ode: the verdict on synthetic evidence (all three outcomes), the parameter matching, the report's shape,
+and the full-scale configuration for a few steps on fixture data."""
+
+import json
+
+import pytest
+
+from skiplab.claims import CLAIMS
+from skiplab.claims.ode import neural_ode
+from skiplab.claims.ode.neural_ode import measurement as node_measure, rule as node_rule
+from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Context
+from skiplab.data import load_dataset
+
+from ..conftest import image_folder
+
+
+def run(acc, params, nfe=(30.0, 40.0)):
+    return {"seed": 0, "status": "finished", "seconds": 1.0, "acc": acc, "params": params,
+            "nfe": [{"epoch": i + 1, "forward": f, "backward": 2 * f} for i, f in enumerate(nfe)]}
+
+
+def evidence(ode=(0.95, 0.96, 0.94), res=(0.96, 0.96, 0.95), nfe=((30, 40),) * 3, adj=(100, 100), bp=(100, 3200),
+             params=(1000, 5000, 1050), data=("digits", "mnist1d")):
+    ds = {}
+    for name in data:
+        nets = {"odenet": [run(a, params[0], n) for a, n in zip(ode, nfe)],
+                "rknet": [run(a, params[0], (16, 16)) for a in ode],
+                "resnet": [run(a, params[1], ()) for a in res], "matched": [run(a, params[2], ()) for a in res]}
+        ds[name] = {"nets": {k: {"model": k, "args": {}, "runs": v} for k, v in nets.items()},
+                    "memory": {"adjoint": list(adj), "backprop": list(bp)}}
+    return {"scale": "quick", "seeds": [0, 1, 2], "data": list(data), "margin": 0.02, "mem_steps": [1, 32],
+            "datasets": ds}
+
+
+def test_verdict_all_outcomes():
+    assert neural_ode.verdict(evidence()).verdict == SUPPORTED
+    # within the margin below, or above, still matches
+    assert neural_ode.verdict(evidence(ode=(0.945, 0.945, 0.945))).verdict == SUPPORTED
+    # trails by more than 2 points on every seed
+    v = neural_ode.verdict(evidence(ode=(0.90, 0.91, 0.92)))
+    assert v.verdict == NOT_SUPPORTED and "trails" in v.reason
+    # the adjoint's memory grows with the steps
+    assert neural_ode.verdict(evidence(adj=(100, 200))).verdict == NOT_SUPPORTED
+    # NFE never grows
+    assert neural_ode.verdict(evidence(nfe=((40, 30),) * 3)).verdict == NOT_SUPPORTED
+    # more parameters than the usual ResNet
+    assert neural_ode.verdict(evidence(params=(6000, 5000, 6100))).verdict == NOT_SUPPORTED
+    # mean trails beyond the margin but not on every seed
+    assert neural_ode.verdict(evidence(ode=(0.97, 0.90, 0.90))).verdict == INCONCLUSIVE
+    # NFE grows on only one run of six
+    assert neural_ode.verdict(evidence(nfe=((30, 40),) + ((40, 30),) * 2)).verdict == INCONCLUSIVE
+    # backprop's bytes barely grow: the memory measurement cannot tell the two apart
+    assert neural_ode.verdict(evidence(bp=(100, 300))).verdict == INCONCLUSIVE
+    v = neural_ode.verdict(evidence(params=(1000, 5000, 2000)))
+    assert v.verdict == INCONCLUSIVE and "precondition" in v.reason
+
+
+def test_present_follows_the_schema():
+    numbers, figs = neural_ode.present(evidence())
+    assert len(numbers["rows"]) == 8 and all(len(r) == len(numbers["columns"]) for r in numbers["rows"])
+    assert [f["id"] for f in figs] == ["neural-ode-accuracy", "neural-ode-nfe", "neural-ode-memory"]
+    mem = figs[2]["panels"][0]
+    assert mem["xscale"] == mem["yscale"] == "log" and [s["label"] for s in mem["series"]][0] == "adjoint"
+    json.dumps([numbers, figs])
+
+
+@pytest.mark.parametrize("data", ["digits", "mnist1d"])
+def test_matched_resnet_is_within_ten_percent(data, tmp_path, monkeypatch):
+    from skiplab.models import create_model
+    monkeypatch.setenv("SKIPLAB_CACHE", str(tmp_path))
+    d = load_dataset(data)
+    nets = node_measure.nets_for(node_measure.QUICK, tuple(d.info.shape), d.model_kwargs())
+    count = {k: create_model(m, **a, **d.model_kwargs()).num_parameters() for k, (m, a) in nets.items()}
+    assert abs(count["matched"] - count["odenet"]) <= node_rule.MATCH * count["odenet"]
+    assert count["odenet"] == count["rknet"] <= node_rule.FEWER * count["resnet"]
+
+
+def test_registered_and_overridable():
+    assert "neural-ode" in CLAIMS
+    s = node_measure.scale_config(Context(overrides=("width=16", "train.epochs=2")))
+    assert (s.width, s.train.epochs) == (16, 2)
+
+
+def test_full_scale_runs_a_few_steps(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKIPLAB_CACHE", str(tmp_path / "cache"))
+    data = image_folder(tmp_path / "imgs", n_train=3)
+    ctx = Context(scale="full", seeds=1, data=f"imagefolder:{data}", max_steps=2)
+    s = node_measure.scale_config(ctx)
+    assert (s.width, s.resnet_depth) == (64, 56)
+    ev = neural_ode.measure(ctx, None)
+    (d,) = ev["datasets"].values()
+    assert {k: n["model"] for k, n in d["nets"].items()} == {"odenet": "odenet", "rknet": "rknet",
+                                                               "resnet": "resnet56", "matched": "resnet20"}
+    for k, n in d["nets"].items():
+        assert n["runs"][0]["status"] == "stopped" and n["runs"][0]["acc"] is not None
+    assert len(d["nets"]["odenet"]["runs"][0]["nfe"]) == 2  # 30 images at batch 16: one step per epoch
+    assert d["memory"]["adjoint"][0] == d["memory"]["adjoint"][1] < d["memory"]["backprop"][1]
+    neural_ode.verdict(ev)
+    neural_ode.present(ev)
