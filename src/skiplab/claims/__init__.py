@@ -5,14 +5,12 @@ core/contract.py. This module is the registry: the claims in the order of the cl
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from skiplab.config import suggest
 from skiplab.errors import ConfigError
 
 from .adversarial import robustness
 from .blocks import boosting, jacobian_near_identity, residual_aligns_with_error
-from .core.contract import Claim, Context, Verdict
+from .core.contract import Claim, ClaimModule, Context, Verdict, check_claim_module
 from .depth import degradation, degradation_cause, exploding_residuals, identity_is_easy, vanishing_gradients
 from .memory import reversible_memory
 from .ode import euler_discretization, euler_stability, neural_ode, tddft_euler
@@ -21,7 +19,7 @@ from .scaling import compound_scaling, efficient_blocks, width_vs_depth
 from .shortcuts import dense_shortcuts, highway_gates, long_range_links
 from .tickets import lottery_ticket, skips_help_tickets, ticket_transfer
 
-_MODULES: tuple[ModuleType, ...] = (
+_ORDER = (
     degradation, degradation_cause, vanishing_gradients, jacobian_near_identity, exploding_residuals,
     identity_is_easy, residual_aligns_with_error, boosting,
     euler_discretization, euler_stability, neural_ode,
@@ -31,10 +29,15 @@ _MODULES: tuple[ModuleType, ...] = (
     width_vs_depth, compound_scaling, efficient_blocks,
     tddft_euler,
 )
-CLAIMS: dict[str, ModuleType] = {m.CLAIM.id: m for m in _MODULES}
+CLAIMS: dict[str, ClaimModule] = {}
+for _claim in _ORDER:
+    check_claim_module(_claim)
+    if _claim.CLAIM.id in CLAIMS:
+        raise ValueError(f"claim {_claim.CLAIM.id!r} is registered twice")
+    CLAIMS[_claim.CLAIM.id] = _claim
 
 
-def get_claim(claim_id: str) -> ModuleType:
+def get_claim(claim_id: str) -> ClaimModule:
     try:
         return CLAIMS[claim_id]
     except KeyError:
@@ -46,4 +49,4 @@ def list_claims() -> dict[str, str]:
     return {cid: f"[{m.CLAIM.kind}] {m.CLAIM.statement}" for cid, m in CLAIMS.items()}
 
 
-__all__ = ["CLAIMS", "Claim", "Context", "Verdict", "get_claim", "list_claims"]
+__all__ = ["CLAIMS", "Claim", "ClaimModule", "Context", "Verdict", "get_claim", "list_claims"]

@@ -10,7 +10,6 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from ..errors import ConfigError
 from .common import err_console, out_console, user_errors
 
 COLOURS = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
@@ -44,27 +43,17 @@ def reproduce(
     """
     from ..claims import CLAIMS, Context, get_claim
     from ..claims.core.reproduce import reproduce as run_claims
-
-    if scale not in ("quick", "full"):
-        raise ConfigError(f"--scale: {scale!r} is not one of quick, full")
-    if seeds < 1:
-        raise ConfigError("--seeds must be >= 1")
-    modules = [get_claim(c) for c in (claims or list(CLAIMS))]
-    ctx = Context(scale=scale, seeds=seeds, data=data, data_root=str(data_dir) if data_dir else None,
-                  overrides=tuple(set_ or ()), max_steps=steps)
-    from ..claims.core.engine import dataset_of
-    for m in modules:  # check every override and every dataset before training anything
-        for spec in m.runs(ctx):
-            dataset_of(spec)
-    command = "skiplab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "skiplab reproduce"
-    if workers is not None and workers < 1:
-        raise ConfigError("--workers must be >= 1")
     from ..train import distributed as D
+
+    modules = [get_claim(c) for c in (claims or list(CLAIMS))]
+    command = "skiplab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "skiplab reproduce"
     with D.from_torchrun():  # under torchrun every run is one DDP run over all ranks, one run after another
         main, ranks = D.is_main(), D.world_size()
         say = (lambda s: err_console.print(s, markup=False)) if main else (lambda s: None)
-        outcome = run_claims(modules, ctx, out, command, say=say, verbose=verbose and main,
-                             workers=1 if verbose or ranks > 1 else workers)
+        ctx = Context(scale=scale, seeds=seeds, data=data, data_root=str(data_dir) if data_dir else None,
+                      overrides=tuple(set_ or ()), max_steps=steps, say=say,
+                      **({"workers": 1} if verbose or ranks > 1 else {} if workers is None else {"workers": workers}))
+        outcome = run_claims(modules, ctx, out, command, verbose=verbose and main)
     if not main:
         return
     table = Table(title=f"verdicts ({scale} scale, {seeds} seed{'s' * (seeds != 1)})", title_justify="left")
@@ -75,4 +64,4 @@ def reproduce(
             colour = COLOURS.get(c["verdict"], "white")
             table.add_row(c["id"], c["kind"], f"[{colour}]{c['verdict']}[/{colour}]", c["reason"])
     out_console.print(table)
-    out_console.print(f"report: {outcome['paths'].get('html', outcome['dir'] / 'report.html')}")
+    out_console.print(f"report: {outcome['paths'].get('report.html', outcome['dir'] / 'report.html')}")

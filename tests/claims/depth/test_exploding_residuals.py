@@ -95,9 +95,8 @@ def test_full_scale_cifar_part_runs_a_few_steps(tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image
 
-    from skiplab.claims.depth.exploding_residuals.measurement import cifar_losses
     from skiplab.claims.core.contract import Context
-    from skiplab.config import replace
+    from skiplab.claims.core.engine import Done, execute
 
     monkeypatch.setenv("SKIPLAB_CACHE", str(tmp_path / "cache"))
     rng = np.random.default_rng(0)
@@ -110,5 +109,13 @@ def test_full_scale_cifar_part_runs_a_few_steps(tmp_path, monkeypatch):
     ctx = Context(scale="full", seeds=1, data=f"imagefolder:{tmp_path / 'imgs'}", max_steps=2)
     s = erm.scale_config(ctx)
     assert s.cifar_model == "resnet110" and s.train_steps == 2  # smoke runs cap the MLP training too
-    out = cifar_losses(ctx, replace(s, cifar_model="resnet20", cifar_epochs=1))
-    assert set(out["loss"]) == set(err.VARIANTS) and all(len(v) == 1 for v in out["loss"].values())
+    assert len(erm.runs(ctx)) == 2 * len(err.VARIANTS)  # an MLP FunctionRun and a CIFAR RunSpec per variant
+    small = Context(scale="full", seeds=1, data=ctx.data, max_steps=2,
+                    overrides=("cifar_model=resnet20", "cifar_epochs=1"))
+    specs = erm.cifar_specs(small)
+    assert set(specs) == {(v, 0) for v in err.VARIANTS}
+    done = execute(list(specs.values()), Done(tmp_path / "runs"), say=lambda s: None)
+    for (v, _), sp in specs.items():
+        assert done.result(sp)["status"] == "finished" and done.metrics(sp)[-1]["step"] == 1, v  # 12 images, 1 step
+        loss = erm.cifar_loss(done, sp)
+        assert loss is not None and math.isfinite(loss), v

@@ -65,6 +65,6 @@ def test_present_renders_synthetic_evidence():
 
 
 def test_a_run_stops_at_the_budget():
-    s = ie.IdentityScale(depths=(2, 2, 2), width=8, max_steps=5, eval_every=5, eval_examples=64, batch=16)
-    r = ie.train("resmlp", 2, "near", 0, s)
+    r = ie.train(ie.RegressionRun("resmlp", 2, "near", 0, dim=16, energy_fraction=0.05, width=8, lr=1e-3, batch=16,
+                                  max_steps=5, eval_every=5, eval_examples=64))
     assert r["steps"][-1] <= 5 and (r["n"] is None or r["n"] <= 5)

@@ -8,6 +8,7 @@ import pytest
 from skiplab.claims import CLAIMS
 from skiplab.claims.ode import neural_ode
 from skiplab.claims.ode.neural_ode import measurement as node_measure, rule as node_rule
+from skiplab.claims.core.engine import Done, execute
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Context
 from skiplab.data import load_dataset
 
@@ -87,7 +88,10 @@ def test_full_scale_runs_a_few_steps(tmp_path, monkeypatch):
     ctx = Context(scale="full", seeds=1, data=f"imagefolder:{data}", max_steps=2)
     s = node_measure.scale_config(ctx)
     assert (s.width, s.resnet_depth) == (64, 56)
-    ev = neural_ode.measure(ctx, None)
+    jobs = neural_ode.runs(ctx)
+    assert len(jobs) == 4 and all(j.nfe and j.probes is None for j in jobs)  # the four nets record NFE, no probe
+    done = execute(jobs, Done(tmp_path / "runs"), say=lambda s: None, workers=1)
+    ev = neural_ode.measure(ctx, done)
     (d,) = ev["datasets"].values()
     assert {k: n["model"] for k, n in d["nets"].items()} == {"odenet": "odenet", "rknet": "rknet",
                                                                "resnet": "resnet56", "matched": "resnet20"}

@@ -12,7 +12,8 @@ from skiplab.models import calibrate_batchnorm
 from skiplab.probes import linear_readout, readout
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import jacobian_runs, scale_config, spec
-from skiplab.claims.core.engine import Runs, calibration_batch, heldout_batch
+from skiplab.claims.core.engine import Done
+from skiplab.claims.core.datasets import calibration_batch, heldout_batch
 from skiplab.claims.core.stats import band, fmt, fmt_pct, summary
 
 # Written before any result was seen. The story's "improves block by block" read as "most blocks improve it":
@@ -56,7 +57,7 @@ def improving_fraction(losses: list[float | None]) -> float:
     return sum(b < a for a, b in steps) / len(steps) if steps else float("nan")
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     depth = scale_config(ctx).jacobian_depth
     out: dict[str, Any] = {"depth": depth, "seeds": ctx.seed_list, "nets": {}}
     for fam, label in FAMILIES:

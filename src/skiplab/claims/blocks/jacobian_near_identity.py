@@ -16,7 +16,8 @@ import numpy as np
 from skiplab.models import calibrate_batchnorm
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import jacobian_runs, scale_config, spec
-from skiplab.claims.core.engine import Runs, calibration_batch, probe_batch
+from skiplab.claims.core.engine import Done
+from skiplab.claims.core.datasets import calibration_batch, probe_batch
 from skiplab.claims.core.stats import fmt, summary
 
 CLUSTER = 0.5  # "clusters around 1": 90% of the eigenvalues lie within 0.5 of 1
@@ -66,7 +67,7 @@ def _probe(net: Any, data: Any, x1: Any) -> dict[str, Any]:
             "singular_values": np.round(sv, 6).tolist()}
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     depth = scale_config(ctx).jacobian_depth
     out: dict[str, Any] = {"depth": depth, "seeds": ctx.seed_list, "nets": {}}
     for fam, label in FAMILIES:

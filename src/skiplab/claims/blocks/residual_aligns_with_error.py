@@ -6,6 +6,7 @@ shuffled pairings; plus, on an identity-regression toy, the literal cos(F_l(x_l)
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,7 +19,8 @@ from skiplab.models.net import Net
 from skiplab.probes import alignment, identity_alignment
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import jacobian_runs, scale_config, spec
-from skiplab.claims.core.engine import ALIGNMENT, Runs, calibration_batch, heldout_batch
+from skiplab.claims.core.engine import ALIGNMENT, Done, FunctionRun, Job
+from skiplab.claims.core.datasets import calibration_batch, heldout_batch
 from skiplab.claims.core.stats import band, fmt, summary
 
 # Written before any result was seen. Per-example cosines of unrelated directions in D >= 1024 dimensions are
@@ -50,8 +52,19 @@ CLAIM = Claim(
 )
 
 
-def runs(ctx: Context):
-    return jacobian_runs(ctx)
+@dataclass(frozen=True)
+class ToyRun:
+    seed: int
+    steps: int
+
+
+def toy_jobs(ctx: Context) -> list[FunctionRun]:
+    steps = TOY_STEPS if ctx.max_steps is None else min(TOY_STEPS, ctx.max_steps)
+    return [FunctionRun(toy, ToyRun(s, steps), name="alignment-toy", seed=s) for s in ctx.seed_list]
+
+
+def runs(ctx: Context) -> list[Job]:
+    return [*jacobian_runs(ctx), *toy_jobs(ctx)]
 
 
 def budget(ctx: Context) -> str:
@@ -83,8 +96,10 @@ def toy_net(seed: int) -> Net:
     return Net(None, nn.Identity(), nn.Identity(), [blocks], nn.Identity(), name="identity-toy")
 
 
-def toy(seed: int, steps: int) -> dict[str, Any]:
-    """Train the toy on y = x + small(x) and return identity_alignment at init and trained, on held-out x."""
+def toy(run: ToyRun) -> dict[str, Any]:
+    """Train the toy on y = x + small(x) and return identity_alignment at init and trained, on held-out x (a
+    FunctionRun of the run engine)."""
+    seed, steps = run.seed, run.steps
     g = torch.Generator().manual_seed(1000 + seed)
     a = torch.randn(TOY_DIM, TOY_DIM, generator=g) / math.sqrt(TOY_DIM)
 
@@ -108,11 +123,12 @@ def toy(seed: int, steps: int) -> dict[str, Any]:
     return out
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     depth = scale_config(ctx).jacobian_depth
-    steps = TOY_STEPS if ctx.max_steps is None else min(TOY_STEPS, ctx.max_steps)
-    out: dict[str, Any] = {"depth": depth, "seeds": ctx.seed_list, "residual": [], "toy": [], "toy_steps": steps}
-    for s in ctx.seed_list:
+    toys = toy_jobs(ctx)
+    out: dict[str, Any] = {"depth": depth, "seeds": ctx.seed_list, "residual": [], "toy": [],
+                           "toy_steps": toys[0].config.steps}
+    for s, toy_job in zip(ctx.seed_list, toys):
         sp = spec(ctx, "preresnet", depth, s)
         data = done.dataset(sp)
         out["residual"].append({state: _probe(done.model(sp, trained=state == "trained"), data)
@@ -120,7 +136,7 @@ def measure(ctx: Context, done: Runs) -> dict[str, Any]:
         out.setdefault("through_training", []).append(
             [{"epoch": r["epoch"], "mean_cos": _mean(r["alignment"]["cos"]), "mean_null": _mean(r["alignment"]["null"])}
              for r in done.records(sp, ALIGNMENT)])
-        out["toy"].append(toy(s, steps))
+        out["toy"].append(done.value(toy_job))
     return out
 
 

@@ -1,241 +1,156 @@
-"""Training the runs claims need, once each: a run is keyed by its config (plus what it records), so claims that
-share a run share its folder, a finished run is reused and an interrupted one resumes.
+"""The run engine: every training run any claim needs is a job, declared by the claim's `runs(ctx)`, trained once by
+`execute` before any claim measures (a job shared by claims trains once), and read back through `Done`.
 
-Every claims run records the gradient signal (skiplab.probes) on a fixed batch of training examples at init and
-after every epoch; the records are persisted beside the checkpoint (probes/gradients.json) at each epoch end, so
-a resumed run keeps what it had measured."""
+A job is hashed (its folder is named by the hash of what it trains), reused when finished, resumed when
+interrupted. Three kinds satisfy `Job`: `RunSpec` (an ordinary fit() run with declared records, runspec.py),
+`FunctionRun` (a short custom loop that is one seeded function call, function_run.py), and the ticket claims'
+IMP chains (tickets/run_set.py), whose later jobs start from earlier ones (`after`)."""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Protocol, Sequence
 
-import torch
-
-from skiplab import config as C
-from skiplab._atomic import write_json
-from skiplab.data import Dataset, to_float
-from skiplab.data.dataset import spread
+from skiplab.data import Dataset
 from skiplab.models import Net
-from skiplab.train import Callback, TrainState
-from skiplab.train.experiment import RunConfig, build_model, load_data, locate_run, run_training
 
-GRADIENTS = "probes/gradients.json"
-ALIGNMENT = "probes/alignment.json"
-PROBE_VERSION = 1  # bump when the recorded probe changes: it is part of every claims run's hash
-HELD_OUT = 256  # test examples the alignment recorder uses
+from .function_run import FunctionRun
+from .pool import parallel
+from .runspec import ALIGNMENT, GRADIENTS, NFE, SNAPSHOTS, Outcome, RunSpec
+
+__all__ = ["ALIGNMENT", "GRADIENTS", "NFE", "SNAPSHOTS", "Done", "FunctionRun", "Job", "Outcome", "RunSpec",
+           "execute", "waves"]
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    run: RunConfig
-    probe_examples: int = 256
-    probe_every: int = 1
-    record_alignment: bool = False  # also record cos(F, -dL/dx) through training (pre-activation residual nets)
+class Job(Protocol):
+    """What the engine trains. Implementations are frozen dataclasses (picklable: they travel to worker processes)."""
 
     @property
-    def key(self) -> str:
-        return C.stable_hash({"run": self.run, **self.extra}, n=16)
+    def key(self) -> str: ...  # identity: equal keys are the same run, trained once
 
     @property
-    def label(self) -> str:
-        return f"{self.run.model}{'' if not self.run.model_args else C.stable_hash(self.run.model_args, 4)} " \
-               f"seed {self.run.seed}"
+    def label(self) -> str: ...  # for progress lines
 
     @property
-    def extra(self) -> dict[str, Any]:
-        probes: dict[str, Any] = {"gradients": PROBE_VERSION, "examples": self.probe_examples,
-                                  "every": self.probe_every}
-        if self.record_alignment:  # only then, so runs without it keep their hash
-            probes["alignment"] = {"version": PROBE_VERSION, "held_out": HELD_OUT}
-        return {"probes": probes}
+    def after(self) -> tuple["Job", ...]: ...  # jobs that must finish before this one starts
+
+    @property
+    def cost(self) -> float: ...  # relative cost: the heaviest start first, so the last to finish are short
+
+    def folder(self, out: Path) -> Path: ...
+
+    def resolved(self, folder: Path) -> dict[str, Any]: ...  # the config the report shows
+
+    def train(self, out: Path, verbose: bool = False) -> Outcome: ...  # find, resume or train; in a worker
 
 
-def probe_batch(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed batch of `n` training examples (seed 0, the same for every run and seed)."""
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randperm(len(data.train_y), generator=g)[:n]
-    return to_float(data.train_x[idx]), data.train_y[idx]
-
-
-def heldout_batch(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`n` test examples spread evenly over the split (image folders come sorted by class)."""
-    idx = spread(len(data.test_y), n)
-    return to_float(data.test_x[idx]), data.test_y[idx]
-
-
-def calibration_batch(data: Dataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`n` training examples spread evenly over the split, for batch-norm calibration and linear probes."""
-    idx = spread(len(data.train_y), n)
-    return to_float(data.train_x[idx]), data.train_y[idx]
-
-
-class PersistedRecorder(Callback):
-    """Wraps a probe recorder: loads its earlier records before training, saves them after every epoch."""
-
-    def __init__(self, recorder: Callback, path: Path) -> None:
-        self.recorder, self.path = recorder, path
-
-    def on_fit_start(self, state: TrainState) -> None:
-        if self.path.exists():
-            self.recorder.records = json.loads(self.path.read_text())  # type: ignore[attr-defined]
-        self.recorder.on_fit_start(state)
-
-    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
-        self.recorder.on_epoch_end(state, metrics)
-        write_json(self.path, self.recorder.records)  # type: ignore[attr-defined]
-
-
-class Runs:
-    """The finished runs of one reproduce call, and what claims read from them."""
+class Done:
+    """The finished jobs under `out` (filled by `execute`), and what claims read from them."""
 
     def __init__(self, out: Path) -> None:
-        self.out = out
-        self.dirs: dict[str, Path] = {}
-        self.seconds: dict[str, float] = {}
-        # progress lines for claims that train inside measure (their runs depend on each other); reproduce sets it
-        self.say: Callable[[str], None] = lambda s: None
+        self.out = Path(out)
+        self.outcomes: dict[str, Outcome] = {}
 
-    def dataset(self, spec: RunSpec) -> Dataset:
-        return dataset_of(spec)
+    def dir(self, job: Job) -> Path:
+        try:
+            return self.outcomes[job.key].folder
+        except KeyError:
+            raise KeyError(f"{job.label}: not trained in this call; declare it in the claim's runs()") from None
 
-    def dir(self, spec: RunSpec) -> Path:
-        return self.dirs[spec.key]
+    def seconds(self, job: Job) -> float:
+        return self.outcomes[job.key].seconds if job.key in self.outcomes else 0.0
+
+    def result(self, job: Job) -> dict[str, Any]:
+        return json.loads((self.dir(job) / "result.json").read_text())
+
+    def value(self, job: FunctionRun) -> Any:
+        """What a FunctionRun's function returned."""
+        return self.result(job)["value"]
 
     def metrics(self, spec: RunSpec) -> list[dict[str, Any]]:
         return [json.loads(line) for line in (self.dir(spec) / "metrics.jsonl").read_text().splitlines()]
 
-    def result(self, spec: RunSpec) -> dict[str, Any]:
-        return json.loads((self.dir(spec) / "result.json").read_text())
+    def records(self, spec: RunSpec, name: str) -> Any:
+        """A recorder's persisted records (GRADIENTS, ALIGNMENT, NFE), [] if the run has none."""
+        path = self.dir(spec) / name
+        return json.loads(path.read_text()) if path.exists() else []
 
     def gradients(self, spec: RunSpec) -> list[dict[str, Any]]:
         return self.records(spec, GRADIENTS)
 
-    def records(self, spec: RunSpec, name: str) -> list[dict[str, Any]]:
-        """A recorder's persisted records (GRADIENTS, ALIGNMENT), [] if the run has none."""
-        path = self.dir(spec) / name
-        return json.loads(path.read_text()) if path.exists() else []
+    def snapshots(self, spec: RunSpec) -> dict[str, list]:
+        """{"steps", "acc"}: the snapshots a spec with `Snapshots` took; `snapshot(spec, i)` loads one's weights."""
+        return self.records(spec, f"{SNAPSHOTS}/index.json")
+
+    def snapshot_file(self, spec: RunSpec, step: int) -> Path:
+        from skiplab.train.callbacks import WeightSnapshots
+        return self.dir(spec) / SNAPSHOTS / WeightSnapshots.file(step)
+
+    def dataset(self, spec: RunSpec) -> Dataset:
+        return spec.dataset()
 
     def model(self, spec: RunSpec, trained: bool = True) -> Net:
         """The run's model at init (rebuilt from its seed) or trained (weights from its checkpoint), on the CPU."""
-        model = build_model(spec.run, self.dataset(spec))
+        from skiplab.train.checkpoint import load_model_weights
+        from skiplab.train.experiment import build_model
+        from skiplab.train.loop import model_signature
+        model = build_model(spec.run, spec.dataset())
         if trained:
-            from skiplab.train.checkpoint import load_model_weights
-            from skiplab.train.loop import model_signature
             load_model_weights(self.dir(spec), model, model_signature(model))
         return model.eval()
 
 
-def _train_one(spec: RunSpec, out: Path, verbose: bool, threads: int | None) -> tuple[str, str, float, dict, bool, bool]:
-    """Train (or find, or resume) one claims run; runs in a worker process when `execute` uses several."""
-    from skiplab.probes import AlignmentCallback, GradientSignalCallback
-
-    if threads:
-        torch.set_num_threads(threads)
-    data = dataset_of(spec)
-    x, y = probe_batch(data, spec.probe_examples)
-
-    def callbacks(directory: Path) -> list[Callback]:
-        cbs: list[Callback] = [PersistedRecorder(GradientSignalCallback(x, y, every=spec.probe_every),
-                                                 directory / GRADIENTS)]
-        if spec.record_alignment:
-            xa, ya = heldout_batch(data, HELD_OUT)
-            cbs.append(PersistedRecorder(AlignmentCallback(xa, ya, every=spec.probe_every), directory / ALIGNMENT))
-        return cbs
-
-    directory = locate_run(spec.run, data, out, "claims", spec.extra)
-    resume = (directory / "state.json").exists() and not (directory / "result.json").exists()
-    outcome = run_training(spec.run, out, resume=resume, callbacks=callbacks, verbose=verbose, kind="claims",
-                           extra=spec.extra, dataset=data)
-    return spec.key, str(outcome.run_dir), outcome.seconds, outcome.result, outcome.reused, resume
+def _train(args: tuple[Job, Path, bool]) -> tuple[str, Outcome]:
+    job, out, verbose = args
+    return job.key, job.train(out, verbose)
 
 
-_DATA: dict[str, Dataset] = {}  # per process: the main process and each worker load a dataset once
+def waves(jobs: Sequence[Job]) -> list[list[Job]]:
+    """The distinct jobs (by key, first listing wins) in dependency order: wave i holds the jobs whose `after` jobs
+    are all in earlier waves; within a wave the heaviest come first. A dependency that is not listed is added."""
+    unique: dict[str, Job] = {}
+
+    def add(j: Job) -> None:
+        for d in j.after:
+            add(d)
+        unique.setdefault(j.key, j)
+    for j in jobs:
+        add(j)
+    level: dict[str, int] = {}
+
+    def depth(j: Job) -> int:
+        if j.key not in level:
+            level[j.key] = 1 + max((depth(d) for d in j.after), default=-1)
+        return level[j.key]
+    out: list[list[Job]] = [[] for _ in range(1 + max((depth(j) for j in unique.values()), default=-1))]
+    for j in unique.values():
+        out[level[j.key]].append(j)
+    return [sorted(w, key=lambda j: j.cost, reverse=True) for w in out]
 
 
-def dataset_of(spec: RunSpec) -> Dataset:
-    key = C.stable_hash(spec.run.data)
-    if key not in _DATA:
-        _DATA[key] = load_data(spec.run.data)
-    return _DATA[key]
-
-
-def execute(specs: list[RunSpec], runs: Runs, say: Callable[[str], None] = print, verbose: bool = False,
-            workers: int = 1, labels: dict[str, str] | None = None) -> None:
-    """Train every spec not yet finished, reporting progress and an ETA through `say`.
-
-    With `workers` > 1 the runs train in that many processes of one thread each: on a small CPU, small nets use
-    two threads poorly, and two single-thread runs side by side finish ~1.5x sooner than one after the other.
-    The heaviest runs start first so the last ones to finish are short."""
-    unique = {s.key: s for s in specs if s.key not in runs.dirs}  # a run shared by claims trains once
-    todo = sorted(unique.values(), key=_cost, reverse=True)
+def execute(jobs: Sequence[Job], done: Done, say: Callable[[str], None] = print, workers: int = 1,
+            verbose: bool = False, labels: dict[str, str] | None = None) -> Done:
+    """Train every job not yet in `done`, wave by wave, in `workers` single-thread processes (pool.parallel; in this
+    process when workers <= 1, as on a GPU or under torchrun), saying progress and an ETA through `say`."""
+    todo = [[j for j in w if j.key not in done.outcomes] for w in waves(jobs)]
+    total, finished, t_start = sum(map(len, todo)), 0, time.perf_counter()
     labels = labels or {}
-    t_start, finished = time.perf_counter(), 0
-
-    def report(result: tuple[str, str, float, dict, bool, bool], label: str) -> None:
-        nonlocal finished
-        key, directory, seconds, outcome, reused, resumed = result
-        runs.dirs[key], runs.seconds[key] = Path(directory), seconds
-        finished += 1
-        if reused:
-            say(f"[{finished}/{len(todo)}] {label}: reused {directory}")
-            return
-        final = outcome.get("final", {})
-        elapsed = time.perf_counter() - t_start
-        eta = elapsed / finished * (len(todo) - finished)
-        say(f"[{finished}/{len(todo)}] {label}: {'resumed, ' if resumed else ''}{outcome.get('status')}, train "
-            f"error {final.get('train_full_err', final.get('train_err', float('nan'))):.2%} in {seconds:.1f}s; "
-            f"ETA {eta:.0f}s")
-
-    if workers <= 1 or len(todo) <= 1:
-        for spec in todo:
-            report(_train_one(spec, runs.out, verbose, None), f"{spec.label} {labels.get(spec.key, '')}".strip())
-        return
-    for result in spawn_map(_train_job, [(spec, runs.out, False, 1) for spec in todo], workers, ordered=False):
-        spec = next(s for s in todo if s.key == result[0])
-        report(result, f"{spec.label} {labels.get(spec.key, '')}".strip())
-
-
-T = TypeVar("T")
-
-
-def with_progress(items: Iterable[T], n: int, what: str, say: Callable[[str], None]) -> Iterator[T]:
-    """`items`, saying "[i/n] what: elapsed, ETA" as each arrives (long work inside a claim's measure)."""
-    t0 = time.perf_counter()
-    for i, x in enumerate(items, 1):
-        elapsed = time.perf_counter() - t0
-        say(f"[{i}/{n}] {what}: {elapsed:.0f}s, ETA {elapsed / i * (n - i):.0f}s")
-        yield x
-
-
-def spawn_map(fn: Callable[[Any], Any], jobs: list[Any], workers: int, ordered: bool = True) -> Iterator[Any]:
-    """fn(job) for every job in `workers` spawned processes, yielded as they finish (in job order if `ordered`).
-
-    spawn, not fork: forking a process whose OpenMP threads are running can deadlock the child. A plain Pool, not
-    an executor: on Ctrl-C or an error it terminates its workers instead of finishing the queue (interrupted
-    training runs resume from their last epoch checkpoint next time)."""
-    import multiprocessing as mp
-
-    pool = mp.get_context("spawn").Pool(workers)
-    try:
-        yield from (pool.imap if ordered else pool.imap_unordered)(fn, jobs)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-
-
-def _train_job(args: tuple) -> tuple[str, str, float, dict, bool, bool]:
-    return _train_one(*args)
-
-
-def _cost(spec: RunSpec) -> float:
-    """Relative training cost, for scheduling: depth x epochs (model config depth, or the preset's)."""
-    from skiplab.models import model_config
-    depth = getattr(model_config(spec.run.model, **spec.run.model_args), "depth", 1)
-    return float(depth) * spec.run.train.epochs
+    for wave in todo:
+        by_key = {j.key: j for j in wave}
+        args = [(j, done.out, verbose) for j in wave]
+        for key, outcome in parallel(_train, args, workers, ordered=False, one_thread=workers > 1):
+            done.outcomes[key] = outcome
+            finished += 1
+            label = f"{by_key[key].label} {labels.get(key, '')}".strip()
+            if outcome.reused:
+                say(f"[{finished}/{total}] {label}: reused {outcome.folder}")
+                continue
+            final = outcome.result.get("final", {})
+            err = final.get("train_full_err", final.get("train_err"))
+            elapsed = time.perf_counter() - t_start
+            say(f"[{finished}/{total}] {label}: {'resumed, ' if outcome.resumed else ''}{outcome.result.get('status')}"
+                + (f", train error {err:.2%}" if err is not None else "") + f" in {outcome.seconds:.1f}s; "
+                f"ETA {elapsed / finished * (total - finished):.0f}s")
+    return done

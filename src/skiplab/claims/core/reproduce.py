@@ -6,27 +6,29 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from skiplab import __version__
 from skiplab._atomic import write_json
+from skiplab.report import render_report
+from skiplab.train import distributed as D
 from skiplab.train.loop import resolve_device
-from skiplab.claims.core.contract import Context
-from skiplab.claims.core.engine import Runs, execute
+
+from .contract import ClaimModule, Context
+from .engine import Done, Job, RunSpec, execute
 
 SCHEMA = 1
 
 
-def rule_commit(module: ModuleType) -> str:
-    """The commit the claim module (and so its rule) comes from; flags uncommitted edits."""
-    path = Path(module.__file__ or "")
+def rule_commit(path: Path) -> str:
+    """The commit the file `path` (a claim's rule) comes from; flags uncommitted edits."""
     try:
         git = ["git", "-C", str(path.parent)]
         commit = subprocess.run(git + ["log", "-1", "--format=%h", "--", path.name], capture_output=True,
@@ -58,55 +60,63 @@ def versions(device: str) -> dict[str, str]:
             "numpy": np.__version__, "platform": platform.platform(), "device": device}
 
 
-def default_workers() -> int:
-    """Two single-thread training processes on a CPU with >= 2 cores; one process on a GPU."""
-    import os
-    return 1 if torch.cuda.is_available() else max(1, min(2, os.cpu_count() or 1))
+def rule_file(claim: ClaimModule) -> Path:
+    """The file the claim's verdict rule is written in: the module of its `verdict` (rule.py of a package)."""
+    return Path(sys.modules[claim.verdict.__module__].__file__ or "")
 
 
-def reproduce(modules: list[ModuleType], ctx: Context, out: Path, command: str,
-              say: Callable[[str], None] = print, verbose: bool = False, workers: int | None = None) -> dict[str, Any]:
+def validate(claims: Sequence[ClaimModule], ctx: Context) -> dict[str, list[Job]]:
+    """Every claim's jobs, after checking every override and loading every dataset they train on: bad input fails
+    here, before anything trains."""
+    plans = {c.CLAIM.id: list(c.runs(ctx)) for c in claims}
+    for jobs in plans.values():
+        for job in jobs:
+            if isinstance(job, RunSpec):
+                job.dataset()
+    return plans
+
+
+def reproduce(claims: Sequence[ClaimModule], ctx: Context, out: Path, command: str,
+              verbose: bool = False) -> dict[str, Any]:
+    """Train the jobs of `claims` (shared ones once), measure, judge, and write results.json and the report to
+    out/<scale>/. Progress goes to ctx.say; ctx.workers processes train side by side."""
     t_all = time.perf_counter()
     out = Path(out)
     report_dir = out / ctx.scale
-    plans = {m.CLAIM.id: m.runs(ctx) for m in modules}
-    ordered = list({s.key: s for specs in plans.values() for s in specs}.values())
-    say(f"{len(modules)} claim(s), {len(ordered)} distinct training run(s) at scale {ctx.scale}, "
-        f"{ctx.seeds} seed(s)")
-    runs = Runs(out / "runs")
-    runs.say = say
-    users = {s.key: [cid for cid, specs in plans.items() if s in specs] for s in ordered}
-    execute(ordered, runs, say=say, verbose=verbose, workers=workers or default_workers(),
-            labels={k: f"({', '.join(v)})" for k, v in users.items()})
-    claims = []
-    for m in modules:
-        say(f"measuring {m.CLAIM.id} ...")
+    plans = validate(claims, ctx)
+    ordered = list({j.key: j for jobs in plans.values() for j in jobs}.values())
+    ctx.say(f"{len(claims)} claim(s), {len(ordered)} distinct training run(s) at scale {ctx.scale}, "
+            f"{ctx.seeds} seed(s)")
+    users = {j.key: [cid for cid, jobs in plans.items() if any(x.key == j.key for x in jobs)] for j in ordered}
+    done = execute(ordered, Done(out / "runs"), say=ctx.say, workers=ctx.workers, verbose=verbose,
+                   labels={k: f"({', '.join(v)})" for k, v in users.items()})
+    results_of = []
+    for m in claims:
+        ctx.say(f"measuring {m.CLAIM.id} ...")
         t0 = time.perf_counter()
-        evidence = m.measure(ctx, runs)
+        evidence = m.measure(ctx, done)
         v = m.verdict(evidence)
         numbers, figures = m.present(evidence)
-        train_s = sum(runs.seconds.get(s.key, 0.0) for s in plans[m.CLAIM.id])
+        jobs = plans[m.CLAIM.id]
+        train_s = sum(done.seconds(j) for j in jobs)
         c = m.CLAIM
-        claims.append({"id": c.id, "kind": c.kind, "statement": c.statement, "source": c.source, "rule": c.rule,
-                       "rule_commit": rule_commit(m), "verdict": v.verdict, "reason": v.reason,
-                       "budget": m.budget(ctx), "wall_time": train_s + time.perf_counter() - t0,
-                       "numbers": numbers, "figures": figures, "evidence": evidence,
-                       "configs": {s.label: json.loads((runs.dir(s) / "config.json").read_text())["resolved"]
-                                   for s in plans[m.CLAIM.id][:1]}})
-        say(f"  {c.id}: {v.verdict}")
+        results_of.append({"id": c.id, "kind": c.kind, "statement": c.statement, "source": c.source, "rule": c.rule,
+                           "rule_commit": rule_commit(rule_file(m)), "verdict": v.verdict, "reason": v.reason,
+                           "budget": m.budget(ctx), "wall_time": train_s + time.perf_counter() - t0,
+                           "numbers": numbers, "figures": figures, "evidence": evidence,
+                           "configs": {j.label: j.resolved(done.dir(j)) for j in jobs[:1]}})
+        ctx.say(f"  {c.id}: {v.verdict}")
     previous = _previous(report_dir / "results.json", ctx)
-    ran = {c["id"] for c in claims}
+    ran = {c["id"] for c in results_of}
     kept = [c for c in previous if c.get("id") not in ran]
     results = {"schema": SCHEMA, "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                "command": command, "scale": ctx.scale, "seeds": ctx.seeds, "data": ctx.data or "claims' defaults",
                "versions": versions(str(resolve_device("auto"))), "wall_time": time.perf_counter() - t_all,
-               "claims": kept + claims}
+               "claims": kept + results_of}
     results = _jsonable(results)
-    from skiplab.train import distributed as D
     if not D.is_main():  # under torchrun every rank trains and measures; only rank 0 writes the report
         return {"results": results, "paths": {}, "dir": report_dir}
     write_json(report_dir / "results.json", results)
-    from skiplab.report import render_report
     paths = render_report(report_dir)
     return {"results": results, "paths": paths, "dir": report_dir}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import ladder_runs, scale_config, spec
-from skiplab.claims.core.engine import Runs
+from skiplab.claims.core.engine import Done
 from skiplab.claims.core.stats import agreement, band, fmt_pct, summary
 
 MARGIN = 0.01  # a depth effect counts when it moves full-pass train error by more than 1 percentage point
@@ -35,7 +35,7 @@ def _train_err(row: dict[str, Any]) -> float:
     return row.get("train_full_err", row.get("train_err", float("nan")))
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     scale = scale_config(ctx)
     nets: dict[str, Any] = {}
     for fam in ("plain", "resnet"):

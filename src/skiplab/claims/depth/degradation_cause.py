@@ -10,7 +10,7 @@ from skiplab.claims.depth import degradation
 from skiplab.claims.depth.signals import log_first_over_last
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import ladder_runs, scale_config, spec
-from skiplab.claims.core.engine import Runs
+from skiplab.claims.core.engine import Done
 from skiplab.claims.core.stats import agreement, band, fmt, summary
 
 FACTOR = 2.0  # "clearly smaller": the deep plain net's relative early-layer signal is at least 2x smaller
@@ -35,7 +35,7 @@ def runs(ctx: Context):
     return ladder_runs(ctx)
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     scale = scale_config(ctx)
     curves: dict[str, Any] = {}
     for fam in ("plain", "resnet"):

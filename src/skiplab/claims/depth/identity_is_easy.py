@@ -26,7 +26,7 @@ from skiplab.errors import ConfigError
 from skiplab.claims.core.scale import resolve_scale
 from skiplab.claims.depth.identity_task import make_task, sample
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.core.engine import Runs
+from skiplab.claims.core.engine import Done, FunctionRun
 from skiplab.claims.core.stats import summary
 
 TARGET = 0.1  # reached: held-out MSE <= 10% of E||small(x)||^2
@@ -79,9 +79,36 @@ def scale_config(ctx: Context) -> IdentityScale:
     return cfg
 
 
-def runs(ctx: Context):
-    scale_config(ctx)  # bad overrides fail here, before any claim trains
-    return []  # small regressions, trained inside measure
+@dataclass(frozen=True)
+class RegressionRun:
+    """One run of `train`: `family` at `depth` blocks on the task `kind` of `seed`, with the scale's budget."""
+
+    family: str
+    depth: int
+    kind: str
+    seed: int
+    dim: int
+    energy_fraction: float
+    width: int
+    lr: float
+    batch: int
+    max_steps: int
+    eval_every: int
+    eval_examples: int
+
+
+def jobs(ctx: Context) -> dict[tuple[str, str, int, int], FunctionRun]:
+    """(task kind, family label, depth, seed) -> the run, for every task and depth the scale asks for."""
+    s = scale_config(ctx)
+    budget = (s.dim, s.energy_fraction, s.width, s.lr, s.batch, s.max_steps, s.eval_every, s.eval_examples)
+    return {(kind, label, depth, seed): FunctionRun(train, RegressionRun(fam, depth, kind, seed, *budget),
+                                                    name=f"identity-{kind}-{fam}{depth}", seed=seed, cost=depth)
+            for kind in TASKS for depth in (s.depths if kind == "near" else s.far_depths)
+            for fam, label in FAMILIES for seed in ctx.seed_list}
+
+
+def runs(ctx: Context) -> list[FunctionRun]:
+    return list(jobs(ctx).values())
 
 
 def budget(ctx: Context) -> str:
@@ -100,9 +127,10 @@ def steps_to_target(steps: Sequence[int], losses: Sequence[float | None], target
     return None
 
 
-def train(family: str, depth: int, task_kind: str, seed: int, s: IdentityScale) -> dict[str, Any]:
+def train(run: RegressionRun) -> dict[str, Any]:
     """One run: the held-out MSE curve (sum over output dims, mean over examples), stopped at the target."""
     from skiplab.models import create_model
+    family, depth, task_kind, seed, s = run.family, run.depth, run.kind, run.seed, run
     task = make_task(seed, s.dim, s.energy_fraction, task_kind)
     target = TARGET * task.small_energy
     x_ev, y_ev = sample(task, s.eval_examples, torch.Generator().manual_seed(50_000 + seed))
@@ -127,20 +155,13 @@ def train(family: str, depth: int, task_kind: str, seed: int, s: IdentityScale) 
     return {"steps": steps, "mse": curve, "target": target, "n": steps_to_target(steps, curve, target)}
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny nets: a second thread costs more in synchronisation than it saves
-    try:
-        s = scale_config(ctx)
-        out: dict[str, Any] = {"depths": list(s.depths), "far_depths": list(s.far_depths), "seeds": ctx.seed_list,
-                               "max_steps": s.max_steps, "runs": {}}
-        for kind in TASKS:
-            for depth in (s.depths if kind == "near" else s.far_depths):
-                for fam, label in FAMILIES:
-                    out["runs"][f"{kind}/{label}/{depth}"] = [train(fam, depth, kind, seed, s) for seed in ctx.seed_list]
-        return out
-    finally:
-        torch.set_num_threads(threads)
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
+    s = scale_config(ctx)
+    out: dict[str, Any] = {"depths": list(s.depths), "far_depths": list(s.far_depths), "seeds": ctx.seed_list,
+                           "max_steps": s.max_steps, "runs": {}}
+    for (kind, label, depth, seed), job in jobs(ctx).items():
+        out["runs"].setdefault(f"{kind}/{label}/{depth}", []).append(done.value(job))
+    return out
 
 
 def counts(evidence: dict[str, Any], kind: str, label: str, depth: int) -> list[float]:

@@ -16,6 +16,7 @@ from skiplab.train.config import TrainConfig
 from skiplab.train.experiment import DataConfig, RunConfig
 from skiplab.claims.core.contract import Context
 from skiplab.claims.core.engine import RunSpec
+from skiplab.claims.core.runspec import Probes
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,7 @@ def spec(ctx: Context, family: str, depth: int, seed: int) -> RunSpec:
     # Pre-activation residual runs also record the residual/error alignment through training
     # (residual-aligns-with-error reads it; x_{l+1} = x_l + F(x_l) holds exactly only for them).
     return RunSpec(RunConfig(model=model, model_args=args, data=data, train=scale.train, seed=seed),
-                   probe_examples=scale.probe_examples, probe_every=scale.probe_every,
-                   record_alignment=family == "preresnet")
+                   probes=Probes(scale.probe_examples, scale.probe_every, alignment=family == "preresnet"))
 
 
 def ladder_runs(ctx: Context) -> list[RunSpec]:

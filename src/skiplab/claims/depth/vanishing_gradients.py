@@ -9,7 +9,7 @@ from typing import Any
 from skiplab.claims.depth.signals import at_epoch, layer_signals, log_first_over_last
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import ladder_runs, scale_config, spec
-from skiplab.claims.core.engine import Runs
+from skiplab.claims.core.engine import Done
 from skiplab.claims.core.stats import fmt, slope, summary
 
 MIN_SLOPE = 0.02  # per weighted layer: over 48 layers (depth 8 -> 56) at least e^0.96 ~ 2.6x change in the ratio
@@ -34,7 +34,7 @@ def runs(ctx: Context):
     return ladder_runs(ctx)
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     scale = scale_config(ctx)
     out: dict[str, Any] = {"depths": list(scale.depths), "seeds": ctx.seed_list, "nets": {}}
     for fam in ("plain", "resnet"):

@@ -28,7 +28,7 @@ from skiplab import config as C
 from skiplab.claims.core.scale import resolve_scale
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict, two_part
 from skiplab.claims.depth.ladder import scale_config as ladder_scale, spec
-from skiplab.claims.core.engine import Runs
+from skiplab.claims.core.engine import Done
 from skiplab.claims.core.stats import fmt, slope, summary
 
 ORDER_TOL = 0.25  # a fitted slope within 0.25 of the rule's order verifies it
@@ -164,7 +164,7 @@ def smoothness(net: Any, seed: int) -> dict[str, Any]:
     return {"S": s, "S_shuffled": float(np.mean(shuffled)), "r": s / float(np.mean(shuffled)), "pairs": per_pair}
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # thousands of tiny float64 matmuls: a second thread only adds synchronisation
     try:
@@ -173,7 +173,7 @@ def measure(ctx: Context, done: Runs) -> dict[str, Any]:
         torch.set_num_threads(threads)
 
 
-def _measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def _measure(ctx: Context, done: Done) -> dict[str, Any]:
     s = scale_config(ctx)
     out: dict[str, Any] = {"seeds": ctx.seed_list, "steps": list(s.steps), "horizon": s.horizon,
                            "errors": {r: [flow_errors(r, s, seed) for seed in ctx.seed_list] for r in RULES},

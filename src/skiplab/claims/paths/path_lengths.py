@@ -21,7 +21,8 @@ from skiplab.probes.paths import binomial_check, binomial_range, count_paths, ef
 from skiplab.probes.paths import gradient_by_length
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import scale_config, spec
-from skiplab.claims.core.engine import Runs, calibration_batch, heldout_batch
+from skiplab.claims.core.engine import Done
+from skiplab.claims.core.datasets import calibration_batch, heldout_batch
 from skiplab.claims.core.stats import band, fmt, summary
 
 # Fixed before any result was seen.
@@ -92,7 +93,7 @@ def _graphs() -> dict[str, Any]:
     return out
 
 
-def _measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def _measure(ctx: Context, done: Done) -> dict[str, Any]:
     depth, dev = _depth(ctx), resolve_device("auto")
     per_seed = []
     for s in ctx.seed_list:
@@ -112,7 +113,7 @@ def _measure(ctx: Context, done: Runs) -> dict[str, Any]:
             "verification": _verification(ctx), "graphs": _graphs()}
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # hundreds of small forward/backward passes: a second thread mostly synchronises
     try:

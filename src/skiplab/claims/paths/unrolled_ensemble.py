@@ -23,7 +23,8 @@ from skiplab.train.loop import resolve_device
 from skiplab.probes.unrolled import unrolled_check
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import scale_config, spec
-from skiplab.claims.core.engine import Runs, calibration_batch, heldout_batch
+from skiplab.claims.core.engine import Done
+from skiplab.claims.core.datasets import calibration_batch, heldout_batch
 from skiplab.claims.core.stats import fmt, summary
 
 # Thresholds, fixed before any result was seen. Errors are fractions; "points" are percentage points.
@@ -87,7 +88,7 @@ def _verification(ctx: Context, data: Any) -> dict[str, Any]:
     return out
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # hundreds of small lesioned passes: a second thread mostly synchronises
     try:
@@ -96,7 +97,7 @@ def measure(ctx: Context, done: Runs) -> dict[str, Any]:
         torch.set_num_threads(threads)
 
 
-def _measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def _measure(ctx: Context, done: Done) -> dict[str, Any]:
     dev = resolve_device("auto")  # the full scale's 110-layer lesions want the GPU where there is one
     out: dict[str, Any] = {"seeds": ctx.seed_list, "nets": {}, "k_max": K_MAX, "draws": DRAWS}
     for label, fam, depth in nets(ctx):

@@ -17,7 +17,7 @@ from typing import Any
 
 from skiplab.claims.scaling.flops_matched import accuracy, chance, flops_of, scale_of, sized, spec
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.core.engine import RunSpec, Runs, execute
+from skiplab.claims.core.engine import Done, RunSpec, execute
 from skiplab.claims.core.stats import agreement, fmt_pct, summary
 
 # Verdict thresholds (written before the quick-scale run; see the rule).
@@ -96,7 +96,7 @@ def runs(ctx: Context) -> list[RunSpec]:
     return base_runs(ctx) + search_runs(ctx) + [sp for r in RULES for sp in rule_runs(ctx, r)]
 
 
-def _point(ctx: Context, done: Runs, label: str, specs: list[RunSpec]) -> dict[str, Any]:
+def _point(ctx: Context, done: Done, label: str, specs: list[RunSpec]) -> dict[str, Any]:
     args = dict(specs[0].run.model_args)
     model = done.model(specs[0], trained=False)
     return {"label": label, "args": args, "flops": flops_of(ctx, MODEL, args, scale_of(ctx).objects),
@@ -104,7 +104,7 @@ def _point(ctx: Context, done: Runs, label: str, specs: list[RunSpec]) -> dict[s
             "acc": [accuracy(done, sp) for sp in specs]}
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     s = scale_of(ctx)
     search = [{"abg": list(abg), "phi": compound_args(ctx, abg)["phi"], "acc": accuracy(done, sp),
                "flops": flops_of(ctx, MODEL, dict(sp.run.model_args), s.objects)}
@@ -112,9 +112,8 @@ def measure(ctx: Context, done: Runs) -> dict[str, Any]:
     finite = [p for p in search if math.isfinite(p["acc"])]
     best = max(finite, key=lambda p: p["acc"]) if finite else search[0]
     chosen = [_spec(ctx, compound_args(ctx, tuple(best["abg"])), seed) for seed in ctx.seed_list]
-    from skiplab.claims.core.reproduce import default_workers
-    execute(chosen, done, say=lambda m: print(f"  compound-scaling (chosen grid point): {m}"),
-            workers=1 if ctx.max_steps is not None else default_workers())
+    # The chosen point depends on the search's results, so it cannot be declared in runs(): the engine trains it here.
+    execute(chosen, done, say=lambda m: ctx.say(f"  compound-scaling (chosen grid point): {m}"), workers=ctx.workers)
     points = [_point(ctx, done, "base", base_runs(ctx)), _point(ctx, done, "compound", chosen)]
     points += [_point(ctx, done, f"{r} only", rule_runs(ctx, r)) for r in RULES]
     return {"budget": _budget_flops(ctx), "base_flops": points[0]["flops"], "search": search, "chosen": best["abg"],

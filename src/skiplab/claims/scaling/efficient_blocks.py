@@ -14,7 +14,7 @@ from typing import Any
 from skiplab.claims.scaling import compound_scaling as cs
 from skiplab.claims.scaling.flops_matched import accuracy, chance, flops_of, scale_of, sized, spec
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.core.engine import RunSpec, Runs
+from skiplab.claims.core.engine import Done, RunSpec
 from skiplab.claims.core.stats import agreement, fmt_pct, summary
 
 # Verdict thresholds (written before the quick-scale run; see the rule).
@@ -53,7 +53,7 @@ def runs(ctx: Context) -> list[RunSpec]:
     return [sp for mb in mbconv_points(ctx) for sp in mb + basic_runs(ctx, mb)]
 
 
-def _point(ctx: Context, done: Runs, specs: list[RunSpec]) -> dict[str, Any]:
+def _point(ctx: Context, done: Done, specs: list[RunSpec]) -> dict[str, Any]:
     args = dict(specs[0].run.model_args)
     return {"model": specs[0].run.model, "args": args,
             "flops": flops_of(ctx, specs[0].run.model, args, scale_of(ctx).objects),
@@ -61,7 +61,7 @@ def _point(ctx: Context, done: Runs, specs: list[RunSpec]) -> dict[str, Any]:
             "acc": [accuracy(done, sp) for sp in specs]}
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     pairs = [{"mbconv": _point(ctx, done, mb), "basic": _point(ctx, done, basic_runs(ctx, mb))}
              for mb in mbconv_points(ctx)]
     return {"pairs": pairs, "chance": chance(ctx, scale_of(ctx).objects), "seeds": ctx.seed_list}

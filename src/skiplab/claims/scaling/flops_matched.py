@@ -21,7 +21,8 @@ from skiplab.train.config import TrainConfig
 from skiplab.train.experiment import DataConfig, RunConfig
 from skiplab.claims.core.scale import resolve_scale
 from skiplab.claims.core.contract import Context
-from skiplab.claims.core.engine import RunSpec, Runs
+from skiplab.claims.core.engine import Done, RunSpec
+from skiplab.claims.core.runspec import Probes
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,8 @@ def input_shape(ctx: Context, data: str) -> tuple[int, int, int]:
     """(C, H, W) of the data: the generated tasks are grey 32 px; other data (a --data override) is read once."""
     if data in ("multiscale", "pathfinder"):
         return (1, 32, 32)
-    from skiplab.claims.core.engine import dataset_of
     sp = spec(ctx, "effnet", {}, data, 0)
-    return tuple(dataset_of(sp).info.shape)  # type: ignore[return-value]
+    return tuple(sp.dataset().info.shape)  # type: ignore[return-value]
 
 
 def spec(ctx: Context, model: str, args: dict[str, Any], data: str, seed: int) -> RunSpec:
@@ -76,7 +76,7 @@ def spec(ctx: Context, model: str, args: dict[str, Any], data: str, seed: int) -
     run = RunConfig(model=model, model_args=dict(args), data=DataConfig(name=data, root=ctx.data_root),
                     train=s.train, seed=seed)
     # the gradient probe every claims run records, kept small: these claims read accuracy and FLOPs only
-    return RunSpec(run, probe_examples=s.probe_examples, probe_every=s.train.epochs)
+    return RunSpec(run, probes=Probes(s.probe_examples, s.train.epochs))
 
 
 @functools.lru_cache(maxsize=256)
@@ -99,12 +99,11 @@ def sized(ctx: Context, model: str, budget: float, data: str, knob: str, lo: flo
     return _closest(model, float(budget), input_shape(ctx, data), knob, lo, hi, json.dumps(fixed, sort_keys=True))
 
 
-def accuracy(done: Runs, sp: RunSpec) -> float:
+def accuracy(done: Done, sp: RunSpec) -> float:
     """Final test accuracy of a finished run (NaN if it diverged or never evaluated)."""
     err = done.metrics(sp)[-1].get("test_err")
     return 1 - float(err) if err is not None and math.isfinite(err) else math.nan
 
 
 def chance(ctx: Context, data: str) -> float:
-    from skiplab.claims.core.engine import dataset_of
-    return 1 / dataset_of(spec(ctx, "effnet", {}, data, 0)).num_classes
+    return 1 / spec(ctx, "effnet", {}, data, 0).dataset().num_classes

@@ -17,7 +17,7 @@ from typing import Any
 
 from skiplab.claims.scaling.flops_matched import accuracy, chance, flops_of, scale_of, sized, spec
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.core.engine import RunSpec, Runs
+from skiplab.claims.core.engine import Done, RunSpec
 from skiplab.claims.core.stats import agreement, fmt_pct, summary
 
 # Verdict thresholds (written before the quick-scale run; see the rule).
@@ -67,7 +67,7 @@ def runs(ctx: Context) -> list[RunSpec]:
     return [sp for data in tasks(ctx).values() for arch in ARCHS for sp in arch_runs(ctx, arch, data)]
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     cells: dict[str, Any] = {}
     for task, data in tasks(ctx).items():
         for arch in ARCHS:

@@ -13,7 +13,7 @@ import networkx as nx
 from skiplab.claims.depth.signals import at_epoch, layer_signals, log_first_over_last
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import scale_config, spec
-from skiplab.claims.core.engine import RunSpec, Runs
+from skiplab.claims.core.engine import Done, RunSpec
 from skiplab.claims.core.stats import fmt, summary
 
 # (name, model, overrides) per scale. Quick: DenseNet-BC L=40 k=12 (175,690 params on 1-channel 8x8 digits) vs
@@ -76,7 +76,7 @@ def _final_err(rows: list[dict[str, Any]]) -> float:
     return rows[-1].get("train_full_err", rows[-1].get("train_err", math.nan)) if rows else math.nan
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     nets: dict[str, Any] = {}
     for key, model, args in _pair(ctx):
         specs = [run_spec(ctx, model, args, s) for s in ctx.seed_list]

@@ -14,7 +14,8 @@ from skiplab.probes._common import buffers_kept, prepare
 from skiplab.claims.depth import degradation
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import scale_config, spec
-from skiplab.claims.core.engine import Runs, probe_batch
+from skiplab.claims.core.engine import Done
+from skiplab.claims.core.datasets import probe_batch
 from skiplab.claims.core.stats import agreement, fmt_pct, summary
 
 # The thresholds are the degradation claim's, so "trains" and "degrades" mean the same thing in both claims:
@@ -68,7 +69,7 @@ def gate_stats(net: Any, x: torch.Tensor) -> list[dict[str, Any]]:
     return out
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     scale = scale_config(ctx)
     errors: dict[str, Any] = {}
     gates: dict[str, Any] = {}

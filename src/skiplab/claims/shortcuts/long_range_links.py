@@ -18,7 +18,7 @@ from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED,
 from skiplab.claims.depth.degradation_cause import trained_mean
 from skiplab.claims.shortcuts.dense_shortcuts import run_spec
 from skiplab.claims.depth.ladder import scale_config, spec
-from skiplab.claims.core.engine import RunSpec, Runs
+from skiplab.claims.core.engine import Done, RunSpec
 from skiplab.claims.core.stats import agreement, fmt, fmt_pct, summary
 
 MARGIN = degradation.MARGIN  # links must lower full-pass train error by more than 1 point (degradation's notion)
@@ -81,7 +81,7 @@ def blocks_on_shortest_path(net: Any) -> int:
         g, "stem", "head", weight=lambda u, v, d: 1 if g.nodes[v].get("op") in ("block", "branch") else 0))
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     out = []
     for n, s in configs(ctx):
         specs = [link_spec(ctx, n, s, seed) for seed in ctx.seed_list]

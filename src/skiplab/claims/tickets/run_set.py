@@ -2,7 +2,9 @@
 residual net, its plain twin (skip="none": the same layers, so every conv has its namesake) and optionally a
 VGG-style net; at the compared rounds the two baselines (random re-init, layer-wise shuffled mask) for each chain,
 and the plain (and VGG) masks moved to the residual net (from its rewound weights, from its own init, and
-layer-wise shuffled). Each run is trained once and found again by its folder (a finished run is reused).
+layer-wise shuffled). The chains and the comparisons are jobs of the run engine (TicketChain, TicketCompare; a
+comparison starts after the chains it reads); each round is a run folder, trained once, reused when finished and
+resumed when interrupted.
 
 Folders: <out>/tickets/<net>-<data>-<hash>/seed-<n>/{round-00 (dense), round-rr, reinit-rr, shuffled-rr,
 transfer-<src>-rr, transfer-<src>-init-rr, transfer-<src>-shuffled-rr}."""
@@ -11,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -21,13 +24,14 @@ from skiplab import config as C
 from skiplab.errors import ConfigError
 from skiplab.models import list_models
 from skiplab.pruning import (MASKS, PruneConfig, density, imp, load_masks, reinit_weights, rewound_weights, round_dir,
-                       shuffled, train_dense, train_masked, transfer_masks)
+                             shuffled, train_dense, train_masked, transfer_masks)
 from skiplab.train.config import TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig, build_model, load_data
+from skiplab.train.experiment import DataConfig, RunConfig, build_model
 from skiplab.train.runs import RESULT, run_dir
-from skiplab.claims.core.scale import resolve_scale
 from skiplab.claims.core.contract import Context
-from skiplab.claims.core.engine import spawn_map, with_progress
+from skiplab.claims.core.datasets import dataset
+from skiplab.claims.core.engine import Done, Job, Outcome
+from skiplab.claims.core.scale import resolve_scale
 
 VERSION = 1  # bump when the procedure changes what a run computes
 
@@ -90,7 +94,7 @@ def families(s: TicketScale) -> tuple[str, ...]:
     return ("resnet", "plain") + (("vgg",) if s.vgg_depth else ())
 
 
-def run_config(ctx: Context, s: TicketScale, family: str, seed: int) -> RunConfig:
+def run_config(root: str | None, s: TicketScale, family: str, seed: int) -> RunConfig:
     if family == "vgg":
         model, args = "vgg16", {"depth": s.vgg_depth, "width_mult": s.vgg_width}
     else:
@@ -98,75 +102,142 @@ def run_config(ctx: Context, s: TicketScale, family: str, seed: int) -> RunConfi
         model, args = (name, {}) if name in list_models() else (f"{family}20", {"depth": s.depth})
         if s.width_mult != 1.0:
             args = {**args, "width_mult": s.width_mult}
-    return RunConfig(model=model, model_args=args, data=DataConfig(name=s.data, root=ctx.data_root), train=s.train,
+    return RunConfig(model=model, model_args=args, data=DataConfig(name=s.data, root=root), train=s.train,
                      seed=seed)
 
 
-def chain_dir(out: Path, ctx: Context, s: TicketScale, family: str, seed: int) -> Path:
-    cfg = run_config(ctx, s, family, seed)
+def chain_dir(out: Path, root: str | None, s: TicketScale, family: str, seed: int) -> Path:
+    cfg = run_config(root, s, family, seed)
     # Not the number of rounds: round r does not depend on how many follow, so a longer sweep extends a chain.
     key = {"version": VERSION, "model": cfg.model, "model_args": dict(cfg.model_args), "data": s.data,
            "train": C.to_dict(s.train), "prune": C.to_dict(s.prune)}
     return run_dir(Path(out), "tickets", f"{family}-{s.data.replace(':', '-').replace('/', '_')[-40:]}", key, seed)
 
 
-_DATA: dict[str, Any] = {}  # per process: each worker loads a dataset once
+@dataclass(frozen=True)
+class TicketChain:
+    """A job of the run engine: the dense run of (family, seed) and its IMP rounds 1..rounds. Each round is a run
+    folder of its own (pruning.imp): reused when finished, resumed when interrupted."""
+
+    scale: TicketScale
+    family: str
+    seed: int
+    root: str | None = None  # data root (not hashed: paths do not change what is trained)
+
+    @property
+    def key(self) -> str:
+        return C.stable_hash({"chain": self.family, "seed": self.seed, "scale": self.scale}, n=16)
+
+    @property
+    def label(self) -> str:
+        return f"IMP {self.family} seed {self.seed}, {self.scale.rounds} round(s)"
+
+    @property
+    def after(self) -> tuple[Any, ...]:
+        return ()
+
+    @property
+    def cost(self) -> float:
+        return float(self.scale.depth * self.scale.train.epochs * (self.scale.rounds + 1))
+
+    def folder(self, out: Path) -> Path:
+        return chain_dir(out, self.root, self.scale, self.family, self.seed)
+
+    def resolved(self, folder: Path) -> dict[str, Any]:
+        return json.loads((round_dir(folder, 0) / "config.json").read_text())["resolved"]
+
+    def train(self, out: Path, verbose: bool = False) -> Outcome:
+        s, t0 = self.scale, time.perf_counter()
+        cfg = run_config(self.root, s, self.family, self.seed)
+        data = dataset(cfg.data)
+        folder = self.folder(out)
+        last = round_dir(folder, s.rounds)
+        if (last / RESULT).exists():
+            return Outcome(folder, json.loads((last / RESULT).read_text()), True, False, 0.0)
+        resumed = round_dir(folder, 0).exists()
+        train_dense(cfg, round_dir(folder, 0), data, s.prune.rewind_step)
+        imp(cfg, round_dir(folder, 0), folder, s.rounds, s.prune, data)
+        return Outcome(folder, json.loads((last / RESULT).read_text()), False, resumed, time.perf_counter() - t0)
 
 
-def _data(cfg: RunConfig) -> Any:
-    key = C.stable_hash(cfg.data)
-    if key not in _DATA:
-        _DATA[key] = load_data(cfg.data)
-    return _DATA[key]
+@dataclass(frozen=True)
+class TicketCompare:
+    """A job of the run engine, after the chains it reads: at round `round`, the two baselines of (family, seed)
+    (random re-init, layer-wise shuffled mask), and for the residual net the masks moved from the other nets (from
+    its rewound weights, from its own init, and shuffled within each layer)."""
+
+    scale: TicketScale
+    family: str
+    seed: int
+    round: int
+    root: str | None = None
+
+    def chain(self, family: str) -> TicketChain:
+        return TicketChain(self.scale, family, self.seed, self.root)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return families(self.scale)[1:] if self.family == "resnet" else ()
+
+    @property
+    def key(self) -> str:
+        return C.stable_hash({"compare": self.family, "seed": self.seed, "round": self.round, "scale": self.scale},
+                             n=16)
+
+    @property
+    def label(self) -> str:
+        return f"baselines {self.family} seed {self.seed} round {self.round}"
+
+    @property
+    def after(self) -> tuple[TicketChain, ...]:
+        return (self.chain(self.family), *(self.chain(src) for src in self.sources))
+
+    @property
+    def cost(self) -> float:
+        return float(self.scale.depth * self.scale.train.epochs * (2 + 3 * len(self.sources)))
+
+    def folder(self, out: Path) -> Path:
+        return self.chain(self.family).folder(out)
+
+    def resolved(self, folder: Path) -> dict[str, Any]:
+        return json.loads((round_dir(folder, self.round, "reinit") / "config.json").read_text())["resolved"]
+
+    def train(self, out: Path, verbose: bool = False) -> Outcome:
+        s, r, seed, t0 = self.scale, self.round, self.seed, time.perf_counter()
+        cfg = run_config(self.root, s, self.family, seed)
+        data = dataset(cfg.data)
+        folder = self.folder(out)
+        roles = ["reinit", "shuffled"] + [f"transfer-{src}{v}" for src in self.sources
+                                          for v in ("", "-init", "-shuffled")]
+        if all((round_dir(folder, r, role) / RESULT).exists() for role in roles):
+            return Outcome(folder, {"status": "finished"}, True, False, 0.0)
+        resumed = round_dir(folder, r, "reinit").exists()
+        masks = load_masks(round_dir(folder, r) / MASKS)
+        rewound = rewound_weights(round_dir(folder, 0), s.prune.rewind_step, cfg, data)
+        train_masked(cfg, round_dir(folder, r, "reinit"), data, masks, reinit_weights(cfg, data),
+                     extra={"role": "reinit", "round": r})
+        train_masked(cfg, round_dir(folder, r, "shuffled"), data, shuffled(masks, seed, r), rewound,
+                     extra={"role": "shuffled", "round": r})
+        if self.sources:
+            init = build_model(cfg, data).state_dict()
+            target = build_model(cfg, data)
+        for src in self.sources:
+            source = load_masks(round_dir(self.chain(src).folder(out), r) / MASKS)
+            moved, pairs = transfer_masks(source, target, s.prune.exclude, torch.Generator().manual_seed(seed))
+            info = {"from": src, "round": r, "paired": {k: v for k, v in pairs.items()}}
+            train_masked(cfg, round_dir(folder, r, f"transfer-{src}"), data, moved, rewound,
+                         extra={"role": "transfer", **info})
+            train_masked(cfg, round_dir(folder, r, f"transfer-{src}-init"), data, moved, init,
+                         extra={"role": "transfer-init", **info})
+            train_masked(cfg, round_dir(folder, r, f"transfer-{src}-shuffled"), data, shuffled(moved, seed, r),
+                         rewound, extra={"role": "transfer-shuffled", **info})
+        return Outcome(folder, {"status": "finished"}, False, resumed, time.perf_counter() - t0)
 
 
-def _chain_job(args: tuple) -> None:
-    """Phase 1, one process per (family, seed): the dense run and its IMP rounds."""
-    out, ctx, s, family, seed, threads = args
-    if threads:
-        torch.set_num_threads(threads)
-    cfg = run_config(ctx, s, family, seed)
-    data = _data(cfg)
-    folder = chain_dir(out, ctx, s, family, seed)
-    train_dense(cfg, round_dir(folder, 0), data, s.prune.rewind_step)
-    imp(cfg, round_dir(folder, 0), folder, s.rounds, s.prune, data)
-
-
-def _compare_job(args: tuple) -> None:
-    """Phase 2, one process per (family, seed, round): the baselines, and for the residual net the masks moved
-    from the other nets."""
-    out, ctx, s, family, seed, r, threads = args
-    if threads:
-        torch.set_num_threads(threads)
-    cfg = run_config(ctx, s, family, seed)
-    data = _data(cfg)
-    folder = chain_dir(out, ctx, s, family, seed)
-    masks = load_masks(round_dir(folder, r) / MASKS)
-    rewound = rewound_weights(round_dir(folder, 0), s.prune.rewind_step, cfg, data)
-    train_masked(cfg, round_dir(folder, r, "reinit"), data, masks, reinit_weights(cfg, data),
-                 extra={"role": "reinit", "round": r})
-    train_masked(cfg, round_dir(folder, r, "shuffled"), data, shuffled(masks, seed, r), rewound,
-                 extra={"role": "shuffled", "round": r})
-    if family != "resnet":
-        return
-    init = build_model(cfg, data).state_dict()
-    target = build_model(cfg, data)
-    for src in families(s)[1:]:
-        source = load_masks(round_dir(chain_dir(out, ctx, s, src, seed), r) / MASKS)
-        moved, pairs = transfer_masks(source, target, s.prune.exclude, torch.Generator().manual_seed(seed))
-        info = {"from": src, "round": r, "paired": {k: v for k, v in pairs.items()}}
-        train_masked(cfg, round_dir(folder, r, f"transfer-{src}"), data, moved, rewound,
-                     extra={"role": "transfer", **info})
-        train_masked(cfg, round_dir(folder, r, f"transfer-{src}-init"), data, moved, init,
-                     extra={"role": "transfer-init", **info})
-        train_masked(cfg, round_dir(folder, r, f"transfer-{src}-shuffled"), data, shuffled(moved, seed, r), rewound,
-                     extra={"role": "transfer-shuffled", **info})
-
-
-def _pool_map(fn: Any, jobs: list[tuple], workers: int, what: str, say: Callable[[str], None]) -> None:
-    done = map(fn, jobs) if workers <= 1 or len(jobs) <= 1 else spawn_map(fn, jobs, workers, ordered=False)
-    for _ in with_progress(done, len(jobs), what, say):
-        pass
+def compares(ctx: Context) -> list[TicketCompare]:
+    s = scale_config(ctx)
+    return [TicketCompare(s, f, seed, r, ctx.data_root) for f in families(s) for seed in ctx.seed_list
+            for r in s.compare_rounds]
 
 
 def _read(directory: Path) -> dict[str, Any]:
@@ -181,14 +252,14 @@ def _label(cfg: RunConfig) -> str:
     return f"{cfg.model}({args})" if args else cfg.model
 
 
-def _pairing(ctx: Context, s: TicketScale) -> dict[str, dict[str, Any]]:
+def _pairing(root: str | None, s: TicketScale) -> dict[str, dict[str, Any]]:
     """Per source net: which residual-net layers got a source layer's mask and which a random one."""
     from skiplab.pruning import prunable
-    data = _data(run_config(ctx, s, "resnet", 0))
-    target = build_model(run_config(ctx, s, "resnet", 0), data)
+    data = dataset(run_config(root, s, "resnet", 0).data)
+    target = build_model(run_config(root, s, "resnet", 0), data)
     out = {}
     for src in families(s)[1:]:
-        layers = prunable(build_model(run_config(ctx, s, src, 0), data), s.prune.exclude)
+        layers = prunable(build_model(run_config(root, s, src, 0), data), s.prune.exclude)
         dense = {n: torch.ones_like(m.weight, dtype=torch.bool) for n, m in layers.items()}
         _, pairs = transfer_masks(dense, target, s.prune.exclude)
         out[src] = {"paired": sum(v is not None for v in pairs.values()), "layers": len(pairs),
@@ -199,36 +270,20 @@ def _pairing(ctx: Context, s: TicketScale) -> dict[str, dict[str, Any]]:
 _CACHE: dict[str, dict[str, Any]] = {}
 
 
-def evidence(ctx: Context, out: Path, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Train what is missing, then the accuracies every ticket claim reads (the same dict for all three)."""
-    import time
-
-    from skiplab.claims.core.reproduce import default_workers
+def evidence(ctx: Context, done: Done) -> dict[str, Any]:
+    """The accuracies every ticket claim reads (the same dict for all three), from the finished run set."""
     s = scale_config(ctx)
-    key = C.stable_hash({"out": str(out), "scale": C.to_dict(s), "seeds": ctx.seed_list, "root": ctx.data_root})
+    key = C.stable_hash({"out": str(done.out), "scale": C.to_dict(s), "seeds": ctx.seed_list, "root": ctx.data_root})
     if key in _CACHE:
         return _CACHE[key]
-    workers = 1 if ctx.max_steps is not None else default_workers()  # smoke runs: spawning costs more than it saves
-    # One thread per process on the CPU: these nets are small, and two OpenMP threads on a busy 2-core machine
-    # spin against each other (a smoke run took 54 s with two threads under load, ~10 s with one).
-    threads = 1 if workers > 1 or not torch.cuda.is_available() else None
-    t0 = time.perf_counter()
-    fams = families(s)
-    before = torch.get_num_threads()
-    try:
-        _pool_map(_chain_job, [(out, ctx, s, f, seed, threads) for f in fams for seed in ctx.seed_list], workers,
-                  f"IMP chains of {s.rounds} round(s)", say)
-        _pool_map(_compare_job, [(out, ctx, s, f, seed, r, threads) for f in fams for seed in ctx.seed_list
-                                 for r in s.compare_rounds], workers, "baselines and moved masks at a round", say)
-    finally:
-        torch.set_num_threads(before)  # in-process jobs set it; leave the caller's setting as it was
+    out, fams = done.out, families(s)
     ev: dict[str, Any] = {"seeds": ctx.seed_list, "rounds": list(range(s.rounds + 1)),
                           "compare_rounds": list(s.compare_rounds), "families": list(fams), "nets": {}}
     for f in fams:
-        per: dict[str, Any] = {"model": _label(run_config(ctx, s, f, 0)), "ticket": [], "density": [],
+        per: dict[str, Any] = {"model": _label(run_config(ctx.data_root, s, f, 0)), "ticket": [], "density": [],
                                "reinit": [], "shuffled": []}
         for seed in ctx.seed_list:
-            folder = chain_dir(out, ctx, s, f, seed)
+            folder = chain_dir(out, ctx.data_root, s, f, seed)
             rounds = [_read(round_dir(folder, r)) for r in range(s.rounds + 1)]
             per["ticket"].append([x["acc"] for x in rounds])
             per["density"].append([x["density"] for x in rounds])
@@ -240,21 +295,22 @@ def evidence(ctx: Context, out: Path, say: Callable[[str], None] = lambda s: Non
                         per.setdefault(f"transfer-{src}{var}", []).append(
                             [_read(round_dir(folder, r, f"transfer-{src}{var}"))["acc"] for r in s.compare_rounds])
         ev["nets"][f] = per
-    ev["transfer_pairs"] = _pairing(ctx, s)
-    ev["seconds"] = time.perf_counter() - t0
+    ev["transfer_pairs"] = _pairing(ctx.data_root, s)
+    ev["seconds"] = sum(done.seconds(j) for j in runs(ctx))
     _CACHE[key] = ev
     return ev
 
 
-# The three ticket claims' shared runs(), budget() and measure(): one IMP run set, trained in measure because its
-# rounds depend on each other (each claim module imports these).
-def runs(ctx: Context) -> list:
-    return []
+# The three ticket claims' shared runs(), budget() and measure(): one IMP run set (each claim module imports these).
+def runs(ctx: Context) -> list[Job]:
+    """The chains, then the comparisons at the compared rounds (the engine trains them after their chains)."""
+    cs = compares(ctx)
+    return [*{c.key: c for x in cs for c in x.after}.values(), *cs]
 
 
 def budget(ctx: Context) -> str:
     return scale_config(ctx).describe(ctx.seeds)
 
 
-def measure(ctx: Context, done: Any) -> dict[str, Any]:
-    return evidence(ctx, done.out, done.say)
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
+    return evidence(ctx, done)

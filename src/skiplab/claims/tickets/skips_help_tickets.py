@@ -10,7 +10,7 @@ from skiplab.claims.tickets import run_set as _tickets
 from skiplab.claims.tickets.run_set import budget, runs  # noqa: F401  (the shared IMP run set)
 from skiplab.claims.tickets.accuracies import MATCH, dense, diff, finite, frontier
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.core.engine import Runs
+from skiplab.claims.core.engine import Done
 from skiplab.claims.core.stats import fmt, fmt_pct, summary
 
 DENSE_GAP = 0.02  # precondition: the twins' dense accuracies within 2 points (mean), so "matching" means alike
@@ -31,7 +31,7 @@ CLAIM = Claim(
 )
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     ev = _tickets.measure(ctx, done)
     return {**ev, "frontier": {f: [frontier(row) for row in ev["nets"][f]["ticket"]] for f in ("resnet", "plain")}}
 

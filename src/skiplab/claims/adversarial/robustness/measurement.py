@@ -1,99 +1,44 @@
-"""The measurements behind robustness (rule.py): training with snapshots of the weights along the way
-(so checkpoints can be matched on clean accuracy), attacks and Lipschitz bounds of a chosen checkpoint. Jobs are
-plain dicts run in spawned single-thread workers (two small nets side by side use 2 cores better than one net
-with two threads); the claim module holds the thresholds and the matching rule."""
+"""The measurements behind robustness (rule.py holds the thresholds and the matching rule): runs of the engine that
+snapshot their weights along training (so checkpoints can be matched on clean accuracy), then attacks and
+Lipschitz bounds of the chosen snapshots, as plain-dict jobs in the context's worker processes (Context.map)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any
 
 import torch
-from safetensors.torch import load, save
 
 from skiplab import config as C
 from skiplab.claims.core.contract import Context
+from skiplab.claims.core.datasets import dataset, heldout_batch
+from skiplab.claims.core.engine import Done, RunSpec
+from skiplab.claims.core.runspec import Snapshots
 from skiplab.claims.core.scale import resolve_scale
 from skiplab.data import pixel_range
-from skiplab.train import Callback, TrainState
+from skiplab.train.checkpoint import read_weights
 from skiplab.train.config import TrainConfig
-from skiplab.claims.core.engine import spawn_map, with_progress
+from skiplab.train.experiment import DataConfig, RunConfig
 
 from .rule import NETS, choose
 
 Job = dict[str, Any]
 
 
-class Snapshots(Callback):
-    """Every `every` steps (and at the start and the end): clean accuracy on the held-out batch (x, y) in eval mode
-    and a CPU copy of the weights. Evaluation draws no random numbers and leaves batch-norm statistics alone, so
-    training is the same as without it."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, every: int) -> None:
-        self.x, self.y, self.every = x, y, every
-        self.steps: list[int] = []
-        self.acc: list[float] = []
-        self.weights: list[dict[str, torch.Tensor]] = []
-
-    def take(self, state: TrainState) -> None:
-        if self.steps and self.steps[-1] == state.step:
-            return
-        model = state.model
-        was = model.training
-        model.eval()
-        with torch.no_grad():
-            right = sum(int((model(self.x[s:s + 500].to(state.device)).argmax(1).cpu() == self.y[s:s + 500]).sum())
-                        for s in range(0, len(self.y), 500))
-        model.train(was)
-        self.steps.append(state.step)
-        self.acc.append(right / len(self.y))
-        self.weights.append({k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()})
-
-    def on_fit_start(self, state: TrainState) -> None:
-        self.take(state)
-
-    def on_step_end(self, state: TrainState) -> None:
-        if self.every and state.step % self.every == 0:
-            self.take(state)
-
-    def on_fit_end(self, state: TrainState, history: Any) -> None:
-        if history.status != "diverged":
-            self.take(state)
-
-
 def _setup(job: Job):
-    from skiplab.data import load_dataset
     from skiplab.models import create_model
-    from skiplab.claims.core.engine import heldout_batch
-    if job.get("threads"):
-        torch.set_num_threads(job["threads"])
-    data = load_dataset(job["data"], root=job["data_root"])
+    data = dataset(job["data"], job["data_root"])
     torch.manual_seed(job["seed"])
     net = create_model(job["model"], **job["args"], **data.model_kwargs())
     x, y = heldout_batch(data, min(job["eval_examples"], len(data.test_y)))
     return data, net, x, y
 
 
-def train_job(job: Job) -> dict[str, Any]:
-    """Train one (model, seed) taking snapshots every job["every"] steps (0: start and end only)."""
-    from skiplab.train import fit
-    data, net, x, y = _setup(job)
-    snaps = Snapshots(x, y, job["every"])
-    t0 = time.process_time()
-    hist = fit(net, data, job["train"], seed=job["seed"], callbacks=[snaps], verbose=False)
-    # Weights travel back as safetensors bytes: many tensors through a Pool would each take a file descriptor
-    return {"key": job["key"], "status": hist.status, "steps": snaps.steps, "acc": snaps.acc,
-            "weights": [save(w) for w in snaps.weights], "params": net.num_parameters(),
-            "epochs": len(hist.epochs),
-            "steps_per_epoch": hist.epochs[0]["step"] if hist.epochs else 0,
-            "cpu_seconds": time.process_time() - t0}
-
-
 def attack_job(job: Job) -> dict[str, Any]:
-    """Robust accuracy curves (L-inf and L2, worst of FGSM and two PGDs per example) of the weights job["state"]
-    (safetensors bytes)
-    on the held-out batch; with job["bounds"] also the Lipschitz bounds (tightened first for a budgeted net), the
+    """Robust accuracy curves (L-inf and L2, worst of FGSM and two PGDs per example) of the weights in the file
+    job["weights"] (a snapshot of a finished run) on the held-out batch; with job["bounds"] also the Lipschitz bounds (tightened first for a budgeted net), the
     empirical lower bound and the certified L2 accuracy."""
     from skiplab.attacks import robust_curve, standard_attacks
     from skiplab.models.lipschitz import budgeted, tighten
@@ -101,7 +46,7 @@ def attack_job(job: Job) -> dict[str, Any]:
     from skiplab.train.loop import resolve_device
     data, net, x, y = _setup(job)
     bounds = pixel_range(data)
-    net.load_state_dict(load(job["state"]))
+    net.load_state_dict(read_weights(Path(job["weights"])))
     dev = resolve_device(job["device"])
     net.to(dev).eval()
     x, y = x.to(dev), y.to(dev)
@@ -122,20 +67,6 @@ def attack_job(job: Job) -> dict[str, Any]:
         out["certified"] = certified_accuracy(net, x, y, b["total"], job["l2_eps"])
     out["cpu_seconds"] = time.process_time() - t0
     return out
-
-
-def run_pool(fn: Callable[[Job], dict[str, Any]], jobs: list[Job], workers: int, what: str = "jobs",
-             say: Callable[[str], None] = lambda s: None) -> list[dict[str, Any]]:
-    """fn over jobs, in `workers` spawned single-thread processes (in this process when workers <= 1), in order,
-    saying progress as each finishes."""
-    if workers <= 1 or len(jobs) <= 1:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # tiny nets: a second thread costs more than it saves on a busy 2-core CPU
-        try:
-            return list(with_progress(map(fn, jobs), len(jobs), what, say))
-        finally:
-            torch.set_num_threads(threads)
-    return list(with_progress(spawn_map(fn, [{**j, "threads": 1} for j in jobs], workers), len(jobs), what, say))
 
 
 @dataclass(frozen=True)
@@ -190,54 +121,57 @@ def scale_config(ctx: Context) -> RobustScale:
     return s
 
 
-def runs(ctx: Context) -> list:
-    """None shared: matching needs snapshots along training, which claims runs do not keep; measure trains."""
-    return []
+def specs(ctx: Context) -> dict[tuple[str, int], RunSpec]:
+    """(net, seed) -> its run: the three nets snapshot their weights every `snapshot_every` steps (matching reads the
+    accuracy curve), the Lipschitz-budget nets ("c=<budget>") at the start and the end only."""
+    s = scale_config(ctx)
+    data = DataConfig(name=s.data, root=ctx.data_root)
+    nets = {"resnet": (s.resnet, {}), "plain": (s.plain, {}), "vgg": (s.vgg, {"width_mult": s.vgg_width})}
+    out = {(n, seed): RunSpec(RunConfig(model=m, model_args=a, data=data, train=s.train, seed=seed), probes=None,
+                              snapshots=Snapshots(s.snapshot_every, s.eval_examples))
+           for n, (m, a) in nets.items() for seed in ctx.seed_list}
+    bt = replace(s.train, lr=s.budget_lr)
+    out.update({(f"c={c:g}", seed): RunSpec(RunConfig(model=s.budget_model, model_args={"budget": c}, data=data,
+                                                      train=bt, seed=seed), probes=None,
+                                            snapshots=Snapshots(0, s.eval_examples))
+                for c in s.budgets for seed in ctx.seed_list})
+    return out
+
+
+def runs(ctx: Context) -> list[RunSpec]:
+    return list(specs(ctx).values())
 
 
 def budget(ctx: Context) -> str:
     return scale_config(ctx).describe(ctx.seeds)
 
 
-def _jobs(ctx: Context, s: RobustScale) -> list[Job]:
-    base = {"data": s.data, "data_root": ctx.data_root, "eval_examples": s.eval_examples}
-    nets = {"resnet": (s.resnet, {}), "plain": (s.plain, {}), "vgg": (s.vgg, {"width_mult": s.vgg_width})}
-    jobs = [{**base, "key": (n, seed), "model": m, "args": a, "seed": seed, "train": s.train,
-             "every": s.snapshot_every} for n, (m, a) in nets.items() for seed in ctx.seed_list]
-    bt = replace(s.train, lr=s.budget_lr)
-    jobs += [{**base, "key": (f"c={c:g}", seed), "model": s.budget_model, "args": {"budget": c}, "seed": seed,
-              "train": bt, "every": 0} for c in s.budgets for seed in ctx.seed_list]
-    return jobs
-
-
-def measure(ctx: Context, done: Any) -> dict[str, Any]:
-    from skiplab.claims.core.reproduce import default_workers
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     s = scale_config(ctx)
-    jobs = _jobs(ctx, s)
-    workers = 1 if ctx.max_steps is not None else default_workers()  # smoke: spawning workers costs more
-    trained = {tuple(r["key"]): r for r in run_pool(train_job, jobs, workers, "training runs", done.say)}
-    common = {"linf_eps": list(s.linf_eps), "l2_eps": list(s.l2_eps), "steps": s.pgd_steps,
-              "restarts": s.restarts, "device": s.train.device}
+    trained = specs(ctx)
+    snaps = {k: done.snapshots(sp) for k, sp in trained.items()}
+    common = {"data": s.data, "data_root": ctx.data_root, "eval_examples": s.eval_examples,
+              "linf_eps": list(s.linf_eps), "l2_eps": list(s.l2_eps), "steps": s.pgd_steps, "restarts": s.restarts,
+              "device": s.train.device}
+
+    def attack(key: tuple[str, int], index: int, bounds: bool) -> Job:
+        sp = trained[key]
+        return {**common, "key": key, "model": sp.run.model, "args": dict(sp.run.model_args), "seed": key[1],
+                "weights": str(done.snapshot_file(sp, snaps[key]["steps"][index])), "bounds": bounds}
     match, attacks = [], []
     for seed in ctx.seed_list:
-        target, idx = choose({n: trained[(n, seed)]["acc"] for n in NETS})
-        chosen = {n: {"index": i, "step": trained[(n, seed)]["steps"][i], "acc": trained[(n, seed)]["acc"][i],
-                      "steps": trained[(n, seed)]["steps"], "curve": trained[(n, seed)]["acc"]} for n, i in idx.items()}
+        target, idx = choose({n: snaps[(n, seed)]["acc"] for n in NETS})
+        chosen = {n: {"index": i, "step": snaps[(n, seed)]["steps"][i], "acc": snaps[(n, seed)]["acc"][i],
+                      "steps": snaps[(n, seed)]["steps"], "curve": snaps[(n, seed)]["acc"]} for n, i in idx.items()}
         match.append({"seed": seed, "target": target, "chosen": chosen})
-        for j in jobs:
-            if j["key"][1] == seed and j["key"][0] in NETS:
-                w = trained[j["key"]]["weights"][idx[j["key"][0]]]
-                # bounds of the unconstrained nets: reported for the first seed (not in smoke runs: ~2 s a net)
-                bounds = seed == ctx.seed_list[0] and ctx.max_steps is None
-                attacks.append({**j, **common, "state": w, "bounds": bounds})
-    for j in jobs:
-        if j["key"][0] not in NETS:
-            attacks.append({**j, **common, "state": trained[j["key"]]["weights"][-1], "bounds": True})
-    measured = {tuple(r["key"]): r for r in run_pool(attack_job, attacks, workers, "attacks and bounds", done.say)}
+        # bounds of the unconstrained nets: reported for the first seed (not in smoke runs: ~2 s a net)
+        attacks += [attack((n, seed), idx[n], seed == ctx.seed_list[0] and ctx.max_steps is None) for n in NETS]
+    attacks += [attack((f"c={c:g}", seed), -1, True) for c in s.budgets for seed in ctx.seed_list]
+    measured = {tuple(r["key"]): r for r in ctx.map(attack_job, attacks, "attacks and bounds")}
     curves = {n: [measured[(n, seed)] for seed in ctx.seed_list] for n in NETS}
     budgets = {f"{c:g}": [measured[(f"c={c:g}", seed)] for seed in ctx.seed_list] for c in s.budgets}
-    status = {f"{k[0]} seed {k[1]}": r["status"] for k, r in trained.items()}
+    status = {f"{k[0]} seed {k[1]}": done.result(sp)["status"] for k, sp in trained.items()}
     return {"seeds": ctx.seed_list, "scale": C.to_dict(s), "match": match, "curves": curves,
             "budgets": [float(c) for c in s.budgets], "budget_runs": budgets, "status": status,
-            "params": {k[0]: r["params"] for k, r in trained.items()},
-            "cpu_seconds": sum(r["cpu_seconds"] for r in list(trained.values()) + list(measured.values()))}
+            "params": {k[0]: done.result(sp)["params"] for k, sp in trained.items()},
+            "attack_cpu_seconds": sum(r["cpu_seconds"] for r in measured.values())}

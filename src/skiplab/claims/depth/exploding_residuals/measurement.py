@@ -1,6 +1,7 @@
 """What exploding-residuals measures (thresholds and verdict: rule.py): signal and gradient growth through
-norm-free residual MLPs at initialization, a short SGD run per variant at one depth, and at full scale each variant
-as a CIFAR ResNet trained with He et al.'s recipe (reported beside the verdict)."""
+norm-free residual MLPs at initialization (measured here), a short SGD run per variant at one depth (FunctionRuns
+of the run engine), and at full scale each variant as a CIFAR ResNet trained with He et al.'s recipe (RunSpecs,
+reported beside the verdict)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from torch import nn
 
 from skiplab import config as C
 from skiplab.claims.core.contract import Context
-from skiplab.claims.core.engine import Runs
+from skiplab.claims.core.datasets import dataset
+from skiplab.claims.core.engine import Done, FunctionRun, Job, RunSpec
+from skiplab.claims.core.pool import threads
 from skiplab.claims.core.scale import resolve_scale
+from skiplab.train.config import TrainConfig
+from skiplab.train.experiment import DataConfig, RunConfig
 
 from .rule import VARIANTS
 
@@ -48,8 +53,6 @@ class ExplodingScale:
 # Quick: 100 SGD steps; 200 (the first, 1-seed timing run) took 80 s per seed on the shared 2-core CPU, over the
 # 3-minute budget. The thresholds were fixed before that run.
 QUICK = ExplodingScale()
-
-
 FULL = ExplodingScale(depths=(10, 30, 100, 300, 1000, 3000), width=256, batch=256, train_depth=300,
                       train_steps=2000, cifar_model="resnet110")
 
@@ -58,9 +61,54 @@ def scale_config(ctx: Context) -> ExplodingScale:
     return resolve_scale(ctx, QUICK, FULL, data_key="data", steps_key="train_steps")
 
 
-def runs(ctx: Context):
-    scale_config(ctx)  # bad overrides fail here, before any claim trains
-    return []  # everything is small enough to run inside measure
+@dataclass(frozen=True)
+class MLPRun:
+    """One training comparison run: `variant` at `depth` blocks, `steps` SGD steps on `data` (train_loss)."""
+
+    variant: str
+    depth: int
+    width: int
+    data: str
+    data_root: str | None
+    steps: int
+    batch: int
+    lr: float
+    seed: int
+
+
+def mlp_jobs(ctx: Context) -> dict[tuple[str, int], FunctionRun]:
+    s = scale_config(ctx)
+    return {(v, seed): FunctionRun(train_mlp, MLPRun(v, s.train_depth, s.width, s.data, ctx.data_root, s.train_steps,
+                                                     s.train_batch, s.lr, seed),
+                                   name=f"exploding-mlp-{v.replace('/', '_')}", seed=seed, cost=s.train_depth)
+            for v in VARIANTS for seed in ctx.seed_list}
+
+
+def cifar_specs(ctx: Context) -> dict[tuple[str, int], RunSpec]:
+    """Each variant as the CIFAR ResNet `cifar_model` (norm-free, the plain twin, or batch-normed), He et al.'s
+    recipe otherwise; the family keeps its own He init. Empty when the scale has no cifar_model."""
+    s = scale_config(ctx)
+    if not s.cifar_model:
+        return {}
+    from skiplab.models import model_config
+    data = DataConfig(name=ctx.data or s.cifar_data, root=ctx.data_root)
+    mc = model_config(s.cifar_model)
+    n_blocks = len(mc.widths) * mc.blocks_per_stage
+    train = TrainConfig(epochs=s.cifar_epochs, max_steps=ctx.max_steps, eval_every=s.cifar_epochs,
+                        batch_size=min(128, len(dataset(data).train_y)))  # smoke data sets can be smaller than a batch
+    out = {}
+    for v in VARIANTS:
+        preset, args = variant_args(v, n_blocks)
+        args = {k: a for k, a in args.items() if k != "depth"}
+        name = s.cifar_model.replace("resnet", "plain") if preset == "plainmlp" else s.cifar_model
+        for seed in ctx.seed_list:
+            out[(v, seed)] = RunSpec(RunConfig(model=name, model_args=args, data=data, train=train, seed=seed),
+                                     probes=None)
+    return out
+
+
+def runs(ctx: Context) -> list[Job]:
+    return [*mlp_jobs(ctx).values(), *cifar_specs(ctx).values()]
 
 
 def budget(ctx: Context) -> str:
@@ -108,12 +156,12 @@ def norm_ratios(net: Any, x: torch.Tensor, v_seed: int) -> tuple[float | None, f
     return _log10(h.detach().norm() / x0.detach().norm()), _log10(x0.grad.norm() / v.norm())
 
 
-def train_loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor, s: ExplodingScale, seed: int,
+def train_loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, lr: float, seed: int,
                steps: int) -> dict[str, Any]:
     """SGD on (x, y); the loss on the whole training set before and after, and a coarse curve; None = diverged.
     The whole-set loss is taken in train mode: batch norm then uses the statistics of the whole set, which keeps
     the value at init meaningful (eval mode would use running statistics nothing has updated yet)."""
-    opt = torch.optim.SGD(net.parameters(), lr=s.lr, momentum=0.9)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
     g = torch.Generator().manual_seed(10_000 + seed)
 
     def full_loss() -> float | None:
@@ -124,7 +172,7 @@ def train_loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor, s: ExplodingSca
     net.train()
     loss0, curve = full_loss(), []
     for step in range(steps):
-        idx = torch.randint(0, len(y), (s.train_batch,), generator=g).to(x.device)
+        idx = torch.randint(0, len(y), (batch,), generator=g).to(x.device)
         loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
         if not torch.isfinite(loss):
             return {"loss0": loss0, "loss": None, "diverged_step": step, "curve": curve}
@@ -136,60 +184,44 @@ def train_loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor, s: ExplodingSca
     return {"loss0": loss0, "loss": full_loss(), "diverged_step": None, "curve": curve}
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # these nets are tiny: a second thread costs more in synchronisation than it saves
-    try:
-        return _measure(ctx)
-    finally:
-        torch.set_num_threads(threads)
+def train_mlp(run: MLPRun) -> dict[str, Any]:
+    """The training comparison's run (a FunctionRun): the variant, He-initialised, trained by train_loss."""
+    from skiplab.data import to_float
+    from skiplab.train.loop import resolve_device
+    dev = resolve_device("auto")
+    data = dataset(run.data, run.data_root)
+    x, y = to_float(data.train_x).to(dev), data.train_y.to(dev)
+    net = build(run.variant, run.depth, run.seed, width=run.width, **data.model_kwargs()).to(dev)
+    return train_loss(net, x, y, run.batch, run.lr, run.seed, run.steps)
 
 
-def _measure(ctx: Context) -> dict[str, Any]:
-    from skiplab.data import load_dataset, to_float
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
+    """The init probe (float64, one thread: these nets are tiny), then the finished training runs."""
     from skiplab.train.loop import resolve_device
     s, dev = scale_config(ctx), resolve_device("auto")
     out: dict[str, Any] = {"depths": list(s.depths), "seeds": ctx.seed_list, "train_depth": s.train_depth,
                            "steps": s.train_steps, "lr": s.lr,
                            "init": {}, "train": {}}
-    for variant in VARIANTS:
-        out["init"][variant] = []
-        for seed in ctx.seed_list:
-            x = torch.randn(s.batch, s.features, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-            r = [norm_ratios(build(variant, d, seed, width=s.width, in_channels=s.features).double().to(dev),
-                             x.to(dev), 1_000 + seed) for d in s.depths]
-            out["init"][variant].append({"fwd": [f for f, _ in r], "grad": [g for _, g in r]})
-    data = load_dataset(s.data, root=ctx.data_root)
-    x, y = to_float(data.train_x).to(dev), data.train_y.to(dev)
-    for variant in VARIANTS:
-        out["train"][variant] = []
-        for seed in ctx.seed_list:
-            net = build(variant, s.train_depth, seed, width=s.width, **data.model_kwargs()).to(dev)
-            out["train"][variant].append(train_loss(net, x, y, s, seed, out["steps"]))
-    if s.cifar_model:
-        out["cifar"] = cifar_losses(ctx, s)
+    with threads(1):
+        for variant in VARIANTS:
+            out["init"][variant] = []
+            for seed in ctx.seed_list:
+                x = torch.randn(s.batch, s.features, generator=torch.Generator().manual_seed(seed),
+                                dtype=torch.float64)
+                r = [norm_ratios(build(variant, d, seed, width=s.width, in_channels=s.features).double().to(dev),
+                                 x.to(dev), 1_000 + seed) for d in s.depths]
+                out["init"][variant].append({"fwd": [f for f, _ in r], "grad": [g for _, g in r]})
+    mlps = mlp_jobs(ctx)
+    out["train"] = {v: [done.value(mlps[(v, seed)]) for seed in ctx.seed_list] for v in VARIANTS}
+    cifar = cifar_specs(ctx)
+    if cifar:
+        out["cifar"] = {"model": s.cifar_model, "epochs": s.cifar_epochs,
+                        "loss": {v: [cifar_loss(done, cifar[(v, seed)]) for seed in ctx.seed_list] for v in VARIANTS}}
     return out
-def cifar_losses(ctx: Context, s: ExplodingScale) -> dict[str, Any]:
-    """Each variant as the CIFAR ResNet `s.cifar_model` (norm-free, the plain twin, or batch-normed): the last
-    epoch's training loss per seed (None: diverged). The family keeps its own He init."""
-    from skiplab.data import load_dataset
-    from skiplab.models import create_model, model_config
-    from skiplab.train import TrainConfig, fit
-    data = load_dataset(ctx.data or s.cifar_data, root=ctx.data_root)
-    mc = model_config(s.cifar_model)
-    n_blocks = len(mc.widths) * mc.blocks_per_stage
-    cfg = TrainConfig(epochs=s.cifar_epochs, max_steps=ctx.max_steps, eval_every=s.cifar_epochs,
-                      batch_size=min(128, len(data.train_y)))  # smoke data sets can be smaller than a batch
-    out: dict[str, Any] = {"model": s.cifar_model, "epochs": s.cifar_epochs, "loss": {}}
-    for v in VARIANTS:
-        preset, args = variant_args(v, n_blocks)
-        args = {k: a for k, a in args.items() if k != "depth"}
-        name = s.cifar_model.replace("resnet", "plain") if preset == "plainmlp" else s.cifar_model
-        out["loss"][v] = []
-        for seed in ctx.seed_list:
-            torch.manual_seed(seed)
-            hist = fit(create_model(name, **args, **data.model_kwargs()), data, cfg, seed=seed, verbose=False)
-            loss = hist.last("train_loss")
-            ok = hist.status != "diverged" and loss is not None and math.isfinite(loss)
-            out["loss"][v].append(loss if ok else None)
-    return out
+
+
+def cifar_loss(done: Done, spec: RunSpec) -> float | None:
+    """The last epoch's training loss of a CIFAR run (None: diverged)."""
+    loss = next((r["train_loss"] for r in reversed(done.metrics(spec)) if "train_loss" in r), None)
+    ok = done.result(spec)["status"] != "diverged" and loss is not None and math.isfinite(loss)
+    return loss if ok else None

@@ -16,7 +16,9 @@ from torch import nn
 
 from skiplab import config as C
 from skiplab.claims.core.contract import Context
-from skiplab.claims.core.engine import Runs, calibration_batch, probe_batch
+from skiplab.claims.core.engine import Done, FunctionRun, Job
+from skiplab.claims.core.pool import threads
+from skiplab.claims.core.datasets import calibration_batch, dataset, probe_batch
 from skiplab.claims.core.scale import resolve_scale
 from skiplab.claims.depth.ladder import scale_config as ladder_scale, spec
 from skiplab.models.integrators import INTEGRATORS
@@ -203,8 +205,6 @@ class EulerScale:
 # alone on the loaded 2-core CPU (SciPy solves: 12 per step), over the 3-minute budget with three seeds; the
 # thresholds and the rule were written before that run and not changed. Explicit Euler still meets |1 + z|^4 = 256.
 QUICK = EulerScale(depth=4, steps=60)
-
-
 FULL = EulerScale(grid_step=0.1, grid_steps=64, sweep_scan=200, depth=12, width=32, steps=1000, grad_depth=30,
                   spectra_seeds=1000)
 
@@ -213,9 +213,49 @@ def scale_config(ctx: Context) -> EulerScale:
     return resolve_scale(ctx, QUICK, FULL, data_key="data", steps_key="steps")
 
 
-def runs(ctx: Context):
-    """The trained pre-activation nets of the ladder: exactly jacobian-near-identity's RunSpecs, so they train once."""
-    return [spec(ctx, "preresnet", ladder_scale(ctx).jacobian_depth, seed) for seed in _spectra_seeds(ctx)]
+@dataclass(frozen=True)
+class StiffRun:
+    """One stiff training run (train_stiff): the stiff MLP with `rule` blocks, `steps` SGD steps on `data`."""
+
+    rule: str
+    seed: int
+    depth: int
+    width: int
+    h: float
+    kappa: float
+    noise: float
+    data: str
+    data_root: str | None
+    steps: int
+    batch: int
+    lr: float
+
+
+def stiff_jobs(ctx: Context) -> dict[tuple[str, int], FunctionRun]:
+    s = scale_config(ctx)
+    return {(r, seed): FunctionRun(train_stiff_run, StiffRun(r, seed, s.depth, s.width, s.h, s.kappa, s.noise, s.data,
+                                                             ctx.data_root, s.steps, s.batch, s.lr),
+                                   name=f"euler-stiff-{r}", seed=seed, cost=10.0 if r == "implicit-euler" else 1.0)
+            for r in STIFF_RULES for seed in ctx.seed_list}
+
+
+def runs(ctx: Context) -> list[Job]:
+    """The stiff training runs, and the trained pre-activation nets of the ladder: exactly jacobian-near-identity's
+    RunSpecs, so they train once."""
+    ladder = [spec(ctx, "preresnet", ladder_scale(ctx).jacobian_depth, seed) for seed in _spectra_seeds(ctx)]
+    return [*stiff_jobs(ctx).values(), *ladder]
+
+
+def train_stiff_run(run: StiffRun) -> dict[str, Any]:
+    """A stiff training run (a FunctionRun), float64, with SciPy's BLAS on one thread (its GMRES runs the implicit
+    solves; its threads made the stiff runs 3x slower on the loaded 2-core machine)."""
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency
+    from skiplab.data import to_float
+    data = dataset(run.data, run.data_root)
+    x, y = to_float(data.train_x).double(), data.train_y
+    with threadpool_limits(1):
+        return train_stiff(_stiff_net(run, run.rule, run.seed, data.model_kwargs()), x, y, run.steps, run.batch,
+                           run.lr, run.seed)
 
 
 def _spectra_seeds(ctx: Context) -> list[int]:
@@ -231,7 +271,7 @@ def budget(ctx: Context) -> str:
             f"{len(STIFF_RULES)} rules, {ctx.seeds} seed{'s' * (ctx.seeds != 1)}{spectra}")
 
 
-def _stiff_net(s: EulerScale, rule: str, seed: int, data_kwargs: dict, depth: int | None = None,
+def _stiff_net(s: EulerScale | StiffRun, rule: str, seed: int, data_kwargs: dict, depth: int | None = None,
                diag: torch.Tensor | None = None, noise: float | None = None) -> Any:
     from skiplab.models import create_model
     torch.manual_seed(seed)
@@ -243,21 +283,16 @@ def _stiff_net(s: EulerScale, rule: str, seed: int, data_kwargs: dict, depth: in
     return net
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits  # scikit-learn's dependency
-    threads = torch.get_num_threads()
     # Tiny nets and 2-vectors: a second thread costs more than it saves. SciPy's GMRES (the implicit solves) runs
     # on OpenBLAS, whose threads made the stiff runs 3x slower on the loaded 2-core machine: one thread there too.
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            return _measure(ctx, done)
-    finally:
-        torch.set_num_threads(threads)
+    with threads(1), threadpool_limits(1):
+        return _measure(ctx, done)
 
 
-def _measure(ctx: Context, done: Runs) -> dict[str, Any]:
-    from skiplab.data import load_dataset, to_float
+def _measure(ctx: Context, done: Done) -> dict[str, Any]:
+    from skiplab.data import to_float
     s, t0 = scale_config(ctx), time.perf_counter()
     re = np.round(np.arange(-4.0, 1.0 + 1e-9, s.grid_step), 6)
     im = np.round(np.arange(-3.5, 3.5 + 1e-9, s.grid_step), 6)
@@ -273,7 +308,7 @@ def _measure(ctx: Context, done: Runs) -> dict[str, Any]:
                 continue  # leapfrog's test field has imaginary eigenvalues only
             out["sweep"].setdefault(r, []).append(h_sweep(r, lam, 10 / abs(lam), s.grid_steps,
                                                                   s.sweep_scan))
-    data = load_dataset(s.data, root=ctx.data_root)
+    data = dataset(s.data, ctx.data_root)
     x, y, kw = to_float(data.train_x).double(), data.train_y, data.model_kwargs()
     xg, yg = x[:64], y[:64]
     out["grad_linear"] = {}  # exact linear branches F = (z / h) x: the factor is |R(z)|
@@ -285,10 +320,11 @@ def _measure(ctx: Context, done: Runs) -> dict[str, Any]:
     out["verification_seconds"] = time.perf_counter() - t0
     out["stiff"] = {r: [] for r in STIFF_RULES}
     out["grad_stiff"] = {r: [] for r in STIFF_RULES}
+    stiff = stiff_jobs(ctx)
     for r in STIFF_RULES:
         for seed in ctx.seed_list:
             out["grad_stiff"][r].append(block_gradients(_stiff_net(s, r, seed, kw), xg, yg))
-            out["stiff"][r].append(train_stiff(_stiff_net(s, r, seed, kw), x, y, s.steps, s.batch, s.lr, seed))
+            out["stiff"][r].append(done.value(stiff[(r, seed)]))
     if _spectra_seeds(ctx):
         depth = ladder_scale(ctx).jacobian_depth
         out["spectra"] = {"depth": depth, "seeds": []}

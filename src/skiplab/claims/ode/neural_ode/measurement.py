@@ -1,10 +1,8 @@
-"""The measurements of neural-ode: training runs that record NFE per epoch, and the bytes autograd saves for the
-backward pass. Training runs in worker processes of one thread each (spawned, as runs.execute does: two small
-single-thread runs side by side finish sooner than one two-thread run after the other)."""
+"""The measurements of neural-ode: four nets per dataset trained by the run engine, each recording NFE per epoch
+(RunSpec(nfe=True)), and the bytes autograd saves for the backward pass."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -13,62 +11,13 @@ from torch import nn
 
 from skiplab import config as C
 from skiplab.claims.core.contract import Context
-from skiplab.claims.core.engine import Runs, spawn_map
+from skiplab.claims.core.datasets import dataset
+from skiplab.claims.core.engine import NFE, Done, RunSpec
 from skiplab.claims.core.scale import own_overrides
-from skiplab.train import Callback, TrainConfig, TrainState
+from skiplab.train import TrainConfig
+from skiplab.train.experiment import DataConfig, RunConfig
 
 from .rule import MARGIN
-
-
-class NFERecorder(Callback):
-    """Per epoch: mean forward and backward NFE per training solve of every ODE block (Chen et al. Fig. 3)."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, float]] = []
-
-    def on_fit_start(self, state: TrainState) -> None:
-        from skiplab.models.odenet import ode_blocks
-        self.blocks = ode_blocks(state.model)
-        for b in self.blocks:
-            b.reset_nfe()
-
-    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
-        if not self.blocks:
-            return
-        solves = sum(b.solves for b in self.blocks)
-        fwd, bwd = sum(b.nfe_forward for b in self.blocks), sum(b.nfe_backward for b in self.blocks)
-        # one backward pass per training solve, so both averages are per training step
-        self.rows.append({"epoch": metrics["epoch"], "forward": fwd / max(1, solves),
-                          "backward": bwd / max(1, solves)})
-        for b in self.blocks:
-            b.reset_nfe()
-
-
-def train_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one (model, dataset, seed) and return its test accuracy, parameters and NFE curve."""
-    from skiplab.data import load_dataset
-    from skiplab.models import create_model
-    from skiplab.train import fit
-    if job.get("threads"):
-        torch.set_num_threads(job["threads"])
-    data = load_dataset(job["data"], root=job["data_root"])
-    torch.manual_seed(job["seed"])
-    net = create_model(job["model"], **job["args"], **data.model_kwargs())
-    rec = NFERecorder()
-    t0, c0 = time.perf_counter(), time.process_time()
-    hist = fit(net, data, job["train"], seed=job["seed"], callbacks=[rec], verbose=False)
-    err = hist.last("test_err")
-    return {"key": job["key"], "seed": job["seed"], "status": hist.status, "seconds": time.perf_counter() - t0,
-            "cpu_seconds": time.process_time() - c0,  # wall time is unreliable on a shared CPU
-            "acc": None if err is None or hist.status == "diverged" else 1.0 - err,
-            "params": net.num_parameters(), "nfe": rec.rows}
-
-
-def run_jobs(jobs: list[dict[str, Any]], workers: int, say: Callable[[str], None] = lambda s: None) -> list[dict]:
-    """Every job, in `workers` spawned single-thread processes (in this process when workers <= 1)."""
-    if workers <= 1 or len(jobs) <= 1:
-        return [train_job(j) for j in jobs]
-    return list(spawn_map(train_job, [{**j, "threads": 1} for j in jobs], workers))
 
 
 def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
@@ -135,11 +84,6 @@ def scale_config(ctx: Context) -> NeuralODEScale:
     return C.from_dict(NeuralODEScale, C.apply_overrides(d, own_overrides(ctx.overrides, NeuralODEScale)), "scale")
 
 
-def runs(ctx: Context):
-    scale_config(ctx)  # bad overrides fail here, before any claim trains
-    return []
-
-
 def budget(ctx: Context) -> str:
     s, t = scale_config(ctx), scale_config(ctx).train
     return (f"{', '.join(s.data)}; {t.epochs} epochs of batch {t.batch_size} ({t.optimizer} lr {t.lr}, "
@@ -168,33 +112,61 @@ def nets_for(s: NeuralODEScale, shape: tuple[int, ...], kwargs: dict[str, Any]) 
             "matched": (f"{res}{s.matched_depth}", {"width_mult": round(hi, 4)})}
 
 
-def measure(ctx: Context, done: Runs) -> dict[str, Any]:
-    import torch
-    from skiplab.data import load_dataset, to_float
-    from skiplab.claims.core.reproduce import default_workers
+def nets(ctx: Context) -> dict[str, dict[str, tuple[str, dict]]]:
+    """Per dataset of the scale: the four nets (nets_for)."""
+    s = scale_config(ctx)
+    out = {}
+    for name in s.data:
+        data = dataset(name, ctx.data_root)
+        out[name] = nets_for(s, tuple(data.info.shape), data.model_kwargs())
+    return out
+
+
+def specs(ctx: Context) -> dict[tuple[str, str, int], RunSpec]:
+    """(dataset, net, seed) -> its run, recording NFE per epoch; the same recipe for all four nets."""
+    s = scale_config(ctx)
+    out = {}
+    for name, four in nets(ctx).items():
+        train = s.train
+        if ctx.max_steps is not None:  # smoke data sets can be smaller than a batch
+            train = C.replace(s.train, batch_size=min(16, len(dataset(name, ctx.data_root).train_y)))
+        for key, (model, args) in four.items():
+            for seed in ctx.seed_list:
+                run = RunConfig(model=model, model_args=args, data=DataConfig(name=name, root=ctx.data_root),
+                                train=train, seed=seed)
+                # the adaptive solver's many evaluations make the ODE-Net the slowest run: scheduled first
+                out[(name, key, seed)] = RunSpec(run, probes=None, nfe=True,
+                                                 cost_factor=100.0 if key == "odenet" else 1.0)
+    return out
+
+
+def runs(ctx: Context) -> list[RunSpec]:
+    return list(specs(ctx).values())
+
+
+def measure(ctx: Context, done: Done) -> dict[str, Any]:
+    from skiplab.data import to_float
     s = scale_config(ctx)
     ev: dict[str, Any] = {"scale": ctx.scale, "seeds": ctx.seed_list, "data": list(s.data), "margin": MARGIN[ctx.scale],
                           "mem_steps": list(s.mem_steps), "datasets": {}}
-    jobs = []
-    for name in s.data:
-        data = load_dataset(name, root=ctx.data_root)
-        nets = nets_for(s, tuple(data.info.shape), data.model_kwargs())
-        ode_preset, ode_args = nets["odenet"]
+    runs_of = specs(ctx)
+    for name, four in nets(ctx).items():
+        data = dataset(name, ctx.data_root)
+        ode_preset, ode_args = four["odenet"]
         x, y = to_float(data.train_x[:s.mem_batch]), data.train_y[:s.mem_batch]
-        ev["datasets"][name] = {"nets": {k: {"model": m, "args": a} for k, m, a in
-                                         ((k, *v) for k, v in nets.items())},
+        ev["datasets"][name] = {"nets": {k: {"model": m, "args": a, "runs": [run_summary(done, runs_of[(name, k, seed)])
+                                                                            for seed in ctx.seed_list]}
+                                         for k, (m, a) in four.items()},
                                 "memory": memory_curve(ode_preset, {**ode_args, **data.model_kwargs()}, x, y,
                                                        s.mem_steps)}
-        for key, (model, args) in nets.items():
-            train = s.train if ctx.max_steps is None else C.replace(s.train, batch_size=min(16, len(data.train_y)))
-            jobs += [{"key": (name, key), "model": model, "args": args, "data": name, "data_root": ctx.data_root,
-                      "train": train, "seed": seed} for seed in ctx.seed_list]
-    jobs.sort(key=lambda j: j["key"][1] != "odenet")  # the slowest runs first, so the last to finish are short
-    workers = 1 if torch.cuda.is_available() else default_workers()
-    for r in run_jobs(jobs, workers):
-        name, key = r.pop("key")
-        ev["datasets"][name]["nets"][key].setdefault("runs", []).append(r)
-    for d in ev["datasets"].values():
-        for n in d["nets"].values():
-            n["runs"].sort(key=lambda r: r["seed"])
     return ev
+
+
+def run_summary(done: Done, spec: RunSpec) -> dict[str, Any]:
+    """A finished run's test accuracy (None if diverged or never evaluated), parameters, NFE per epoch and
+    training seconds (the epochs' own times, as recorded in metrics.jsonl)."""
+    result, rows = done.result(spec), done.metrics(spec)
+    err = next((r["test_err"] for r in reversed(rows) if "test_err" in r), None)
+    return {"seed": spec.run.seed, "status": result["status"], "seconds": sum(r.get("time", 0.0) for r in rows),
+            "acc": None if err is None or result["status"] == "diverged" else 1.0 - err,
+            "params": result["params"], "nfe": done.records(spec, NFE)}
