@@ -25,7 +25,7 @@ from torch import nn
 from ..config import option
 from ..errors import ConfigError
 from .blocks import GATES, Block, PlainBlock
-from .layers import Normalize, conv, init_weights
+from .parts.layers import Normalize, conv, init_weights
 from .net import Net
 
 BOTTLENECK = 4  # the 1x1 conv's width in growth rates (Huang et al. Sec. 3, "Bottleneck layers")

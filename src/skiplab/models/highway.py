@@ -29,7 +29,7 @@ from torch import nn
 from ..config import option
 from ..errors import ConfigError
 from .blocks import GATES, Block, PlainBlock
-from .layers import ACTIVATIONS, Normalize, conv, init_weights, norm
+from .parts.layers import ACTIVATIONS, Normalize, conv, init_weights, norm
 from .net import Net
 
 

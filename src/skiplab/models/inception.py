@@ -12,7 +12,7 @@ branch's width). So one block sees 1x1, 3x3 and 5x5 neighbourhoods at once: widt
   1x1 conv mapping the concatenation back to C_out; the shortcut is the identity, or a 1x1 conv-BN projection
   (option B) where the block changes shape. Deleting such a block leaves relu(shortcut(x)).
 The first block of stages 1 and 2 halves the resolution (stride 2 in every branch's last conv and in the pool).
-Depth, width and resolution scale through the `Scaling` fields (models/scaling.py).
+Depth, width and resolution scale through the `Scaling` fields (models/parts/scaling.py).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from torch import nn
 from ..config import option
 from ..errors import ConfigError
 from .blocks import Block, PlainBlock, ResidualBlock
-from .layers import ResidualScale, shortcut
+from .parts.layers import ResidualScale, shortcut
 from .net import Net
-from .scaling import Scaling, build_skeleton, conv_bn_act, scaled_blocks, scaled_widths
+from .parts.scaling import Scaling, build_skeleton, conv_bn_act, scaled_blocks, scaled_widths
 
 
 @dataclass(frozen=True)

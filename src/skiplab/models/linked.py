@@ -22,7 +22,7 @@ from torch import nn
 
 from ..config import option
 from ..errors import ConfigError
-from .layers import PadShortcut
+from .parts.layers import PadShortcut
 from .net import Net
 from .resnet_cifar import EXPANSION, ResNetConfig, build_resnet
 

@@ -26,9 +26,9 @@ from torch import nn
 from ..config import option
 from ..errors import ConfigError
 from .blocks import Block, PlainBlock, ResidualBlock
-from .layers import ResidualScale
+from .parts.layers import ResidualScale
 from .net import Net
-from .scaling import Scaling, build_skeleton, conv_bn_act, scaled_blocks, scaled_widths
+from .parts.scaling import Scaling, build_skeleton, conv_bn_act, scaled_blocks, scaled_widths
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from torch import nn
 from ..config import option
 from ..errors import ConfigError
 from .blocks import PlainBlock, residual_block
-from .fixup import initialize
-from .integrators import INTEGRATOR_HELP, SOLVER_HELP, IntegratorName, SolverName
-from .layers import ACTIVATIONS, Normalize, ResidualScale, norm
+from .parts.fixup import initialize
+from .parts.integrators import INTEGRATOR_HELP, SOLVER_HELP, IntegratorName, SolverName
+from .parts.layers import ACTIVATIONS, Normalize, ResidualScale, norm
 from .net import Net
 
 

@@ -21,7 +21,7 @@ from torchdiffeq._impl.solvers import FixedGridODESolver
 from ..config import option
 from ..errors import ConfigError
 from .blocks import StepBlock
-from .layers import Normalize
+from .parts.layers import Normalize
 from .net import Net
 
 # torchdiffeq's own split of its solvers; scipy's is left out (it cannot backprop and ignores torch dtypes).

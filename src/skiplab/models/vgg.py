@@ -12,7 +12,7 @@ from torch import nn
 from ..config import option
 from ..errors import ConfigError
 from .blocks import PlainBlock
-from .layers import ACTIVATIONS, Normalize, conv, init_weights, norm
+from .parts.layers import ACTIVATIONS, Normalize, conv, init_weights, norm
 from .net import Net
 
 # Conv widths per stage for each depth (the "A", "B", "D", "E" columns of Simonyan & Zisserman, Table 1).

@@ -19,7 +19,7 @@ from skiplab.claims.core.contract import Context
 from skiplab.claims.core.engine import Runs, calibration_batch, probe_batch
 from skiplab.claims.core.scale import resolve_scale
 from skiplab.claims.depth.ladder import scale_config as ladder_scale, spec
-from skiplab.models.integrators import INTEGRATORS
+from skiplab.models.parts.integrators import INTEGRATORS
 from skiplab.probes.stability import LEAPFROG_LIMIT, LEAPFROG_SLACK, SLACK, boundary_locus, first_unstable, growth, real_boundary
 
 from .rule import BOUNDARY_TOL, CALIBRATION, GRAD_Z, LEAPFROG_TOL, RULES, STIFF_RULES

@@ -22,11 +22,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import Block
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import Block
 from .layers import Normalize
-from .net import Net
+from ..net import Net
 
 
 @dataclass(frozen=True)
