@@ -1,5 +1,5 @@
 """Depth, width and input-resolution multipliers and EfficientNet's compound scaling (Tan & Le 2019, Sec. 3.3), shared
-by the scalable families (models/inception.py, models/mbconv.py), and the skeleton they share: a CIFAR-sized
+by the scalable families (models/families/inception.py and mbconv.py), and the skeleton they share: a CIFAR-sized
 `resample -> stem conv -> stages of blocks -> head` net.
 
 Compound scaling with coefficient phi multiplies depth by alpha^phi, width by beta^phi and resolution by gamma^phi;

@@ -27,7 +27,7 @@ class NFERecorder(Callback):
         self.rows: list[dict[str, float]] = []
 
     def on_fit_start(self, state: TrainState) -> None:
-        from skiplab.models.odenet import ode_blocks
+        from skiplab.models.families.odenet import ode_blocks
         self.blocks = ode_blocks(state.model)
         for b in self.blocks:
             b.reset_nfe()

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import Block, PlainBlock, ResidualBlock
-from .parts.layers import ResidualScale, shortcut
-from .net import Net
-from .parts.scaling import Scaling, build_skeleton, conv_bn_act, scaled_blocks, scaled_widths
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import Block, PlainBlock, ResidualBlock
+from ..parts.layers import ResidualScale, shortcut
+from ..net import Net
+from ..parts.scaling import Scaling, build_skeleton, conv_bn_act, scaled_blocks, scaled_widths
+from ..registry import register_presets
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,5 @@ PRESETS = {
     "inception": (InceptionConfig(), "Inception-ResNet-style net: one 4-branch block per stage, widths 16/32/64"),
     "inception-plain": (InceptionConfig(residual=False), "the same Inception net without the residual add"),
 }
+
+register_presets(PRESETS, build_inception)

@@ -33,12 +33,13 @@ from typing import Iterable, Literal, Mapping
 import torch
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import Block
-from .parts.layers import ACTIVATIONS, Normalize, PadShortcut, conv, init_weights, norm
-from .net import Net
-from .parts.reversible import CouplingBlock, run_reversible
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import Block
+from ..parts.layers import ACTIVATIONS, Normalize, PadShortcut, conv, init_weights, norm
+from ..net import Net
+from ..parts.reversible import CouplingBlock, run_reversible
+from ..registry import register_presets
 
 BOTTLENECK = 4  # a bottleneck branch's inner width is its output width / 4 (He et al. 2016)
 
@@ -196,3 +197,5 @@ def _presets() -> dict[str, tuple[RevNetConfig, str]]:
 
 
 PRESETS = _presets()
+
+register_presets(PRESETS, build_revnet)

@@ -23,10 +23,11 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..config import option
-from ..errors import ConfigError
-from .net import Net
-from .parts.operator_norm import CONVS, conv_args, conv_maps, input_shapes, linear_maps, power_iteration, top_singular
+from ...config import option
+from ...errors import ConfigError
+from ..net import Net
+from ..parts.operator_norm import CONVS, conv_args, conv_maps, input_shapes, linear_maps, power_iteration, top_singular
+from ..registry import register_presets
 from .resnet_cifar import ResNetConfig, build_resnet
 
 
@@ -150,3 +151,5 @@ def build_lipresnet(cfg: LipschitzResNetConfig, name: str = "") -> Net:
 
 PRESETS = {"lipresnet20": (LipschitzResNetConfig(depth=20), "ResNet-20 (norm-free) with each branch's Lipschitz "
                                                            "bound kept under a budget c (default 1)")}
+
+register_presets(PRESETS, build_lipresnet)
