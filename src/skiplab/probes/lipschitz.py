@@ -18,12 +18,11 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..attacks import attack_mode, logit_margin
+from ..guards import attack_mode, check_net, eval_mode_note, logit_margin, prepare
 from ..models import Net
 from ..models.blocks import PlainBlock, ResidualBlock
 from ..models.parts.layers import Normalize, PadShortcut, ResidualScale
 from ..models.parts.operator_norm import CONVS, input_shapes, operator_norm
-from ._common import check_net, eval_mode_note, prepare
 
 GELU_LIP = 1.1289  # max |d/dx x Phi(x)| = 1 + 2 phi(sqrt 2) ~ 1.1289
 _ONE = (nn.ReLU, nn.Identity, nn.Flatten, nn.Tanh, nn.Dropout, PadShortcut)  # 1-Lipschitz (eval mode)
