@@ -1,6 +1,7 @@
 """skiplab: a laboratory for residual networks.
 
-Layers (imports only go down): cli -> claims -> report -> probes/attacks/pruning/physics -> train -> models, data.
+Layers (imports only go down, tests/test_imports.py): cli -> claims -> report -> probes/attacks/pruning/physics
+-> train, guards -> models, data.
 """
 
 __version__ = "0.1.0"

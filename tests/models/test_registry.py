@@ -2,7 +2,7 @@ import pytest
 
 from skiplab.errors import ConfigError
 from skiplab.models import create_model, list_models, model_config, register_model
-from skiplab.models.resnet_cifar import ResNetConfig, build_resnet
+from skiplab.models.families.resnet_cifar import ResNetConfig, build_resnet
 
 
 def test_presets_named_in_the_issue_exist():
@@ -36,3 +36,23 @@ def test_overrides_reach_the_config():
     cfg = model_config("resnet20", num_classes=100, h=0.5)
     assert (cfg.num_classes, cfg.h, cfg.depth) == (100, 0.5, 20)
     assert create_model("resnet20", num_classes=100).head[-1].out_features == 100
+
+
+def test_every_family_registers_its_own_presets_and_nothing_else_is_registered():
+    """Each module of models/families registers its PRESETS at import; the families package imports every one of
+    them, so the conformance test (which runs on `list_models()`) covers every family."""
+    import pkgutil
+
+    from skiplab.models import families
+
+    names = [m.name for m in pkgutil.iter_modules(families.__path__)]
+    assert {"resnet_cifar", "vgg", "mlp", "revnet"} <= set(names)
+    registered = set()
+    for name in names:
+        assert name in families.__all__, f"models/families/__init__.py does not import {name}"
+        family = getattr(families, name)
+        assert family.PRESETS, name
+        for preset, (cfg, _) in family.PRESETS.items():
+            assert model_config(preset) is cfg
+        registered |= set(family.PRESETS)
+    assert registered == set(list_models())

@@ -9,7 +9,7 @@ from torch import nn
 
 from skiplab.models import create_model
 from skiplab.models.blocks import ResidualBlock
-from skiplab.models.layers import ResidualScale
+from skiplab.models.parts.layers import ResidualScale
 from skiplab.models.net import Net
 from skiplab.probes import AlignmentCallback, alignment, cosine_rows, identity_alignment
 from skiplab.probes.alignment import derangement

@@ -10,8 +10,8 @@ from torch import nn
 
 from skiplab.models import Net
 from skiplab.models.blocks import PlainBlock, ResidualBlock
-from skiplab.models.layers import Normalize, ResidualScale
-from skiplab.models.operator_norm import conv_args, conv_maps, operator_norm
+from skiplab.models.parts.layers import Normalize, ResidualScale
+from skiplab.models.parts.operator_norm import conv_args, conv_maps, operator_norm
 from skiplab.probes.lipschitz import certified_accuracy, lipschitz_bounds, margin_gradients, module_bound
 
 

@@ -1,7 +1,8 @@
 """Adversarial attacks in pixel space: FGSM and PGD (L-inf and L2, random start, restarts, step-size rules) and
 the per-example worst case over a set of attacks. Pure functions of (model, batch); batch norm in eval mode."""
 
-from ._common import NORMS, attack_mode, logit_margin, project
+from ..guards import attack_mode, logit_margin
+from ._common import NORMS, project
 from .gradient import STEP_RULES, fgsm, pgd, step_sizes
 from .robust import Attack, robust_curve, standard_attacks, worst_of
 

@@ -1,40 +1,15 @@
-"""What every attack shares: the logit margin, the attack-time model mode, and the L-inf / L2 geometry (a step
-direction, the projection onto the epsilon-ball, a random start inside it)."""
+"""What every attack shares: the L-inf / L2 geometry (a step direction, the projection onto the epsilon-ball, a
+random start inside it). The logit margin and the attack-time model mode are in `skiplab.guards`, which the
+Lipschitz probe uses too."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
-from torch import nn
-
-from ..probes._common import frozen
 
 Norm = Literal["linf", "l2"]
 NORMS = ("linf", "l2")
-
-
-def logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """z_y - max_{j != y} z_j per example: (N, K), (N,) -> (N,). Positive iff the example is classified right
-    (up to ties)."""
-    true = logits.gather(1, y[:, None]).squeeze(1)
-    other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
-    return true - other
-
-
-@contextmanager
-def attack_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode (batch norm on its running statistics, so an example's output does not depend on its batch) and
-    frozen parameters; every module's mode and every parameter's flag are restored on exit."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with frozen(model):
-            yield
-    finally:
-        for m, t in modes:
-            m.training = t
 
 
 def check(eps: float, norm: str) -> None:

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as Fn
 
-from ..probes._common import prepare
-from ._common import Norm, attack_mode, check, direction, logit_margin, project, random_start
+from ..guards import attack_mode, logit_margin, prepare
+from ._common import Norm, check, direction, project, random_start
 
 Loss = Literal["ce", "margin"]
 StepRule = Literal["fixed", "cosine"]

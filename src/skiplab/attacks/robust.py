@@ -11,8 +11,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..probes._common import prepare
-from ._common import NORMS, Norm, attack_mode, logit_margin
+from ..guards import attack_mode, logit_margin, prepare
+from ._common import NORMS, Norm
 from .gradient import Loss, StepRule, fgsm, pgd
 
 

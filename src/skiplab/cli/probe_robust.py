@@ -15,7 +15,7 @@ from ..attacks import NORMS, robust_curve, standard_attacks
 from ..data import pixel_range
 from ..errors import ConfigError
 from ..models import calibrate_batchnorm
-from ..models.lipschitz import budgeted, tighten
+from ..models.families.lipschitz import budgeted, tighten
 from ..probes.lipschitz import certified_accuracy, lipschitz_bounds, margin_gradients
 from .common import out_console, user_errors
 from .probe import _DEVICE, _JSON, _RUN, _SEED, _g, _held_out, _load, _pick, _save, probe_app

@@ -11,8 +11,8 @@ import networkx as nx
 import torch
 from torch import nn
 
-from .integrators import Solver, get_integrator
-from .layers import ResidualScale
+from .parts.integrators import Solver, get_integrator
+from .parts.layers import ResidualScale
 
 GATES = ("skip", "branch")
 
@@ -149,7 +149,7 @@ class StepBlock(Block):
 
 
 class IntegratorBlock(StepBlock):
-    """x -> one step of an ODE integrator on x' = F(x) with step h (models/integrators.py): heun, midpoint, rk4,
+    """x -> one step of an ODE integrator on x' = F(x) with step h (models/parts/integrators.py): heun, midpoint, rk4,
     leapfrog and implicit-euler evaluate the same branch F several times. ("euler" is the ordinary additive
     `ResidualBlock`.)"""
 

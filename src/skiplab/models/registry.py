@@ -1,10 +1,12 @@
 """The model registry: every preset is a name bound to (config, builder). Variants are configs, never parsed
-from names; `create_model(name, **overrides)` checks each override against the config's fields."""
+from names; `create_model(name, **overrides)` checks each override against the config's fields. Each family module
+registers its own presets at its bottom (`register_presets(PRESETS, build)`), so importing `skiplab.models`, which
+imports `models.families`, registers them all."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .. import config as C
 from ..errors import ConfigError
@@ -26,6 +28,12 @@ def register_model(name: str, config: Any, build: Callable[[Any, str], Net], des
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is already registered")
     _REGISTRY[name] = ModelSpec(name, config, build, description)
+
+
+def register_presets(presets: Mapping[str, tuple[Any, str]], build: Callable[[Any, str], Net]) -> None:
+    """Register a family's presets, {name: (config, description)}, all built by `build`."""
+    for name, (config, description) in presets.items():
+        register_model(name, config, build, description)
 
 
 def _spec(name: str) -> ModelSpec:

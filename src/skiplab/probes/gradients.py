@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from ..guards import EVAL_MODE, TRAIN_MODE, buffers_kept, check_net, frozen, prepare
 from ..models import Net
-from ._common import EVAL_MODE, TRAIN_MODE, buffers_kept, check_net, frozen, prepare
 from .recorder import Loss, ProbeRecorder
 
 

@@ -21,8 +21,8 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs, svds
 from torch import nn
 from torch.func import jvp, vjp, vmap
 
+from ..guards import check_net, check_single, eval_mode_note, frozen, prepare
 from ..models import Net
-from ._common import check_net, check_single, eval_mode_note, frozen, prepare
 
 EXACT_MAX_DIM = 2048  # "auto": dense eig up to D = 2048 (a 2048^2 eig takes seconds), Arnoldi above
 EXACT_MAX_ENTRIES = 2 ** 22  # "auto" for end-to-end: a dense (D_out, D_in) Jacobian up to 4M entries

@@ -20,8 +20,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch.nn import functional as F
 
+from ..guards import buffers_kept, check_net, eval_mode_note, frozen, prepare
 from ..models import Net
-from ._common import buffers_kept, check_net, eval_mode_note, frozen, prepare
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Deletion = Sequence[str]

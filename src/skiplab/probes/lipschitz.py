@@ -1,7 +1,7 @@
 """Lipschitz bounds (L2) of a `Net` through the dissection interface: an upper bound per block and for the whole
 net from layer operator norms, and an empirical lower bound from input gradients of the logit margin.
 
-Upper: a layer chain's constant is at most the product of its layers' (models/operator_norm.py: convolutions by
+Upper: a layer chain's constant is at most the product of its layers' (models/parts/operator_norm.py: convolutions by
 power iteration on the convolution with its stride and padding; eval-mode batch norm is the per-channel scale
 gamma / sqrt(running_var + eps)); a block x -> shortcut(x) + h F(x) is at most Lip(shortcut) + |h| Lip(F)
 (1 + |h| Lip(F) for an identity shortcut); a plain block is Lip(F); the net is normalize * stem * blocks * head.
@@ -18,12 +18,11 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..attacks import attack_mode, logit_margin
+from ..guards import attack_mode, check_net, eval_mode_note, logit_margin, prepare
 from ..models import Net
 from ..models.blocks import PlainBlock, ResidualBlock
-from ..models.layers import Normalize, PadShortcut, ResidualScale
-from ..models.operator_norm import CONVS, input_shapes, operator_norm
-from ._common import check_net, eval_mode_note, prepare
+from ..models.parts.layers import Normalize, PadShortcut, ResidualScale
+from ..models.parts.operator_norm import CONVS, input_shapes, operator_norm
 
 GELU_LIP = 1.1289  # max |d/dx x Phi(x)| = 1 + 2 phi(sqrt 2) ~ 1.1289
 _ONE = (nn.ReLU, nn.Identity, nn.Flatten, nn.Tanh, nn.Dropout, PadShortcut)  # 1-Lipschitz (eval mode)

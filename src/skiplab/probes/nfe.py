@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models.odenet import ode_blocks
+from ..models.families.odenet import ode_blocks
 from ..train import Callback, TrainState
 
 

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..guards import EVAL_MODE, TRAIN_MODE, buffers_kept, check_net, frozen, prepare
 from ..models import Net
-from ._common import EVAL_MODE, TRAIN_MODE, buffers_kept, check_net, frozen, prepare
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)

@@ -1,4 +1,4 @@
-"""Empirical stability of an integrator rule (models/integrators.py) on linear test dynamics y' = lambda y.
+"""Empirical stability of an integrator rule (models/parts/integrators.py) on linear test dynamics y' = lambda y.
 
 The rule itself is run, not its stability polynomial: a complex lambda acts on R^2 as the rotation-scaling matrix
 [[a, -b], [b, a]], which each rule maps to another rotation-scaling matrix, so the per-step growth of the norm is
@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..models.integrators import INTEGRATORS, Solver, get_integrator, integrate
+from ..models.parts.integrators import INTEGRATORS, Solver, get_integrator, integrate
 
 
 # Leapfrog's matrix is not normal: inside its region the norm oscillates (a modified energy is kept, not the

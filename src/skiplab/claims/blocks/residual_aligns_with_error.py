@@ -14,7 +14,7 @@ from torch import nn
 
 from skiplab.models import calibrate_batchnorm
 from skiplab.models.blocks import ResidualBlock
-from skiplab.models.layers import ResidualScale
+from skiplab.models.parts.layers import ResidualScale
 from skiplab.models.net import Net
 from skiplab.probes import alignment, identity_alignment
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict

@@ -97,7 +97,7 @@ def flow_errors(rule: str, s: DiscretizationScale, seed: int) -> list[float]:
     from torchdiffeq import odeint
 
     from skiplab.models import create_model
-    from skiplab.models.integrators import get_integrator
+    from skiplab.models.parts.integrators import get_integrator
 
     def net(depth: int) -> Any:
         torch.manual_seed(seed)
@@ -203,7 +203,7 @@ def slopes(evidence: dict[str, Any], rule: str) -> list[float]:
 
 
 def _verification(evidence: dict[str, Any]) -> tuple[str, str]:
-    from skiplab.models.integrators import INTEGRATORS
+    from skiplab.models.parts.integrators import INTEGRATORS
     fitted = {r: slopes(evidence, r) for r in RULES}
     said = "fitted orders " + ", ".join(f"{r} {fmt(summary(v))}" for r, v in fitted.items())
     bad = [r for r, v in fitted.items() if not all(abs(x - INTEGRATORS[r].order) <= ORDER_TOL for x in v)]
@@ -236,7 +236,7 @@ def verdict(evidence: dict[str, Any]) -> Verdict:
 
 
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from skiplab.models.integrators import INTEGRATORS
+    from skiplab.models.parts.integrators import INTEGRATORS
     depths = evidence["depths"]
     rows: list[list[Any]] = [[f"order of {r}", INTEGRATORS[r].order, summary(slopes(evidence, r))] for r in RULES]
     for d in depths:

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from skiplab.probes._common import buffers_kept, prepare
+from skiplab.guards import buffers_kept, prepare
 from skiplab.claims.depth import degradation
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import scale_config, spec

@@ -41,7 +41,7 @@ def attack_job(job: Job) -> dict[str, Any]:
     job["weights"] (a snapshot of a finished run) on the held-out batch; with job["bounds"] also the Lipschitz bounds (tightened first for a budgeted net), the
     empirical lower bound and the certified L2 accuracy."""
     from skiplab.attacks import robust_curve, standard_attacks
-    from skiplab.models.lipschitz import budgeted, tighten
+    from skiplab.models.families.lipschitz import budgeted, tighten
     from skiplab.probes.lipschitz import certified_accuracy, lipschitz_bounds, margin_gradients
     from skiplab.train.loop import resolve_device
     data, net, x, y = _setup(job)

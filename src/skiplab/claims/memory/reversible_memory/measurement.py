@@ -13,7 +13,7 @@ import torch
 from skiplab import config as C
 from skiplab.claims.core.contract import Context
 from skiplab.claims.core.scale import resolve_scale
-from skiplab.models.reversible import reconstruction_error
+from skiplab.models.parts.reversible import reconstruction_error
 
 from .revnet import batch, make_net, peak_memory, saved_bytes, step_times
 

@@ -21,7 +21,7 @@ from skiplab.claims.core.pool import threads
 from skiplab.claims.core.datasets import calibration_batch, dataset, probe_batch
 from skiplab.claims.core.scale import resolve_scale
 from skiplab.claims.depth.ladder import scale_config as ladder_scale, spec
-from skiplab.models.integrators import INTEGRATORS
+from skiplab.models.parts.integrators import INTEGRATORS
 from skiplab.probes.stability import LEAPFROG_LIMIT, LEAPFROG_SLACK, SLACK, boundary_locus, first_unstable, growth, real_boundary
 
 from .rule import BOUNDARY_TOL, CALIBRATION, GRAD_Z, LEAPFROG_TOL, RULES, STIFF_RULES

@@ -1,5 +1,5 @@
 """Depth, width and input-resolution multipliers and EfficientNet's compound scaling (Tan & Le 2019, Sec. 3.3), shared
-by the scalable families (models/inception.py, models/mbconv.py), and the skeleton they share: a CIFAR-sized
+by the scalable families (models/families/inception.py and mbconv.py), and the skeleton they share: a CIFAR-sized
 `resample -> stem conv -> stages of blocks -> head` net.
 
 Compound scaling with coefficient phi multiplies depth by alpha^phi, width by beta^phi and resolution by gamma^phi;
@@ -22,11 +22,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import Block
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import Block
 from .layers import Normalize
-from .net import Net
+from ..net import Net
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ from typing import Literal
 
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import Block, PlainBlock, residual_block
-from .fixup import initialize
-from .integrators import INTEGRATOR_HELP, SOLVER_HELP, IntegratorName, SolverName
-from .layers import ACTIVATIONS, Normalize, ResidualScale, conv, norm, shortcut
-from .net import Net
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import Block, PlainBlock, residual_block
+from ..parts.fixup import initialize
+from ..parts.integrators import INTEGRATOR_HELP, SOLVER_HELP, IntegratorName, SolverName
+from ..parts.layers import ACTIVATIONS, Normalize, ResidualScale, conv, norm, shortcut
+from ..net import Net
+from ..registry import register_presets
 
 EXPANSION = 4  # bottleneck output width / inner width (He et al. 2016, Sec. 4.1)
 
@@ -144,3 +145,5 @@ def _presets() -> dict[str, tuple[ResNetConfig, str]]:
 
 
 PRESETS = _presets()
+
+register_presets(PRESETS, build_resnet)

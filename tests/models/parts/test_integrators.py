@@ -8,7 +8,7 @@ from torch import nn
 
 from skiplab.models import create_model
 from skiplab.models.blocks import IntegratorBlock, ResidualBlock
-from skiplab.models.integrators import INTEGRATORS, Solver, implicit_euler, integrate, partitioned
+from skiplab.models.parts.integrators import INTEGRATORS, Solver, implicit_euler, integrate, partitioned
 from skiplab.probes.stability import growth, real_boundary
 
 # x' = A x with A having complex eigenvalues -0.5 +- 2i and -1: exact solution expm(t A) x0

@@ -21,7 +21,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from .blocks import GATES, Block, NotLesionable, ResidualBlock
+from ..blocks import GATES, Block, NotLesionable, ResidualBlock
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 

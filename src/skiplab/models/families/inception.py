@@ -12,7 +12,7 @@ branch's width). So one block sees 1x1, 3x3 and 5x5 neighbourhoods at once: widt
   1x1 conv mapping the concatenation back to C_out; the shortcut is the identity, or a 1x1 conv-BN projection
   (option B) where the block changes shape. Deleting such a block leaves relu(shortcut(x)).
 The first block of stages 1 and 2 halves the resolution (stride 2 in every branch's last conv and in the pool).
-Depth, width and resolution scale through the `Scaling` fields (models/scaling.py).
+Depth, width and resolution scale through the `Scaling` fields (models/parts/scaling.py).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import Block, PlainBlock, ResidualBlock
-from .layers import ResidualScale, shortcut
-from .net import Net
-from .scaling import Scaling, build_skeleton, conv_bn_act, scaled_blocks, scaled_widths
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import Block, PlainBlock, ResidualBlock
+from ..parts.layers import ResidualScale, shortcut
+from ..net import Net
+from ..parts.scaling import Scaling, build_skeleton, conv_bn_act, scaled_blocks, scaled_widths
+from ..registry import register_presets
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,5 @@ PRESETS = {
     "inception": (InceptionConfig(), "Inception-ResNet-style net: one 4-branch block per stage, widths 16/32/64"),
     "inception-plain": (InceptionConfig(residual=False), "the same Inception net without the residual add"),
 }
+
+register_presets(PRESETS, build_inception)

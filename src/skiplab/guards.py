@@ -1,4 +1,10 @@
-"""What every probe checks and prepares: that it got a `Net`, an input it can feed it, and a model left as found."""
+"""What every tool that feeds a `Net` needs (the probes, the attacks, the claims that measure a net themselves):
+check that it got a `Net` and an input it can feed it, feed it inputs as it sees them, leave it as found (frozen
+parameters, buffers put back, modes restored), and say which batch-norm mode it ran in. Also the logit margin, the
+quantity both the attacks and the Lipschitz certificate are about.
+
+It sits below `probes` and `attacks` and above `models` and `data`, so both tool packages import it and neither
+imports the other: the uint8 -> [0, 1] view of an input is `data`'s (`to_float`), the `Net` is `models`'."""
 
 from __future__ import annotations
 
@@ -8,8 +14,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from ..data.dataset import to_float
-from ..models import Net, has_batchnorm
+from .data.dataset import to_float
+from .models import Net, has_batchnorm
 
 TRAIN_MODE = "train (batch statistics)"
 EVAL_MODE = "eval"
@@ -80,3 +86,25 @@ def eval_mode_note(module: nn.Module, probe: str, bn_mode: str | None = None) ->
         raise ValueError(f"{probe} runs in eval mode with calibrated batch-norm statistics: call "
                          "skiplab.models.calibrate_batchnorm(net, train_x) first (it leaves the net in eval mode)")
     return bn_mode or "eval (running statistics)"
+
+
+def logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """z_y - max_{j != y} z_j per example: (N, K), (N,) -> (N,). Positive iff the example is classified right
+    (up to ties)."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    return true - other
+
+
+@contextmanager
+def attack_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode (batch norm on its running statistics, so an example's output does not depend on its batch) and
+    frozen parameters; every module's mode and every parameter's flag are restored on exit."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with frozen(model):
+            yield
+    finally:
+        for m, t in modes:
+            m.training = t

@@ -1,5 +1,6 @@
 """The RevNet family (Gomez et al. 2017, "The Reversible Residual Network", Table 1) in the CIFAR skeleton: a 3x3
-stem conv + norm, three stages of coupling blocks (models/reversible.py), batch norm + ReLU + global pool + linear head.
+stem conv + norm, three stages of coupling blocks (models/parts/reversible.py), batch norm + ReLU + global pool +
+linear head.
 
 Layout (channels are C = |x1| + |x2|; F and G each see C/2, as in the paper and its public code):
     revnet38   basic      3-3-3 blocks, stage channels 32-64-112, stem 32   (12n+2 = 38 weighted layers)
@@ -32,12 +33,13 @@ from typing import Iterable, Literal, Mapping
 import torch
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import Block
-from .layers import ACTIVATIONS, Normalize, PadShortcut, conv, init_weights, norm
-from .net import Net
-from .reversible import CouplingBlock, run_reversible
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import Block
+from ..parts.layers import ACTIVATIONS, Normalize, PadShortcut, conv, init_weights, norm
+from ..net import Net
+from ..parts.reversible import CouplingBlock, run_reversible
+from ..registry import register_presets
 
 BOTTLENECK = 4  # a bottleneck branch's inner width is its output width / 4 (He et al. 2016)
 
@@ -195,3 +197,5 @@ def _presets() -> dict[str, tuple[RevNetConfig, str]]:
 
 
 PRESETS = _presets()
+
+register_presets(PRESETS, build_revnet)

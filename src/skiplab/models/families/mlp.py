@@ -10,13 +10,14 @@ from typing import Literal
 
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import PlainBlock, residual_block
-from .fixup import initialize
-from .integrators import INTEGRATOR_HELP, SOLVER_HELP, IntegratorName, SolverName
-from .layers import ACTIVATIONS, Normalize, ResidualScale, norm
-from .net import Net
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import PlainBlock, residual_block
+from ..parts.fixup import initialize
+from ..parts.integrators import INTEGRATOR_HELP, SOLVER_HELP, IntegratorName, SolverName
+from ..parts.layers import ACTIVATIONS, Normalize, ResidualScale, norm
+from ..net import Net
+from ..registry import register_presets
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,5 @@ PRESETS = {
     "resmlp": (MLPConfig(), "residual MLP (pre-activation blocks) for vectors"),
     "plainmlp": (MLPConfig(skip="none"), "plain twin of resmlp"),
 }
+
+register_presets(PRESETS, build_mlp)

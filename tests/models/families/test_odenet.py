@@ -7,7 +7,7 @@ import torch
 from skiplab.claims.ode.neural_ode.measurement import saved_bytes
 from skiplab.errors import ConfigError
 from skiplab.models import create_model
-from skiplab.models.odenet import ode_blocks
+from skiplab.models.families.odenet import ode_blocks
 
 
 def small(**kw):

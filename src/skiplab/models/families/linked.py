@@ -20,10 +20,11 @@ import networkx as nx
 import torch
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .layers import PadShortcut
-from .net import Net
+from ...config import option
+from ...errors import ConfigError
+from ..parts.layers import PadShortcut
+from ..net import Net
+from ..registry import register_presets
 from .resnet_cifar import EXPANSION, ResNetConfig, build_resnet
 
 
@@ -162,3 +163,5 @@ PRESETS = {
     "plain56-links": (LinkedConfig(depth=56, count=4, span=6),
                       "plain56 with 4 identity links, each jumping 6 blocks, chained stem->6->13->20->head"),
 }
+
+register_presets(PRESETS, build_linked)

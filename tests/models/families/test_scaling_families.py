@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from skiplab.errors import ConfigError
 from skiplab.models import create_model, model_config
-from skiplab.models.mbconv import DropPath
+from skiplab.models.families.mbconv import DropPath
 
 
 def stem_input(net, x):

@@ -8,7 +8,7 @@ import torch
 
 from skiplab.claims.memory.reversible_memory.revnet import saved_bytes
 from skiplab.models import create_model
-from skiplab.models.reversible import CouplingBlock, reconstruction_error
+from skiplab.models.parts.reversible import CouplingBlock, reconstruction_error
 
 
 def tiny(n, dtype=torch.float32, **kw):

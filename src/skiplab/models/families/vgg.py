@@ -9,11 +9,12 @@ from typing import Literal
 
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import PlainBlock
-from .layers import ACTIVATIONS, Normalize, conv, init_weights, norm
-from .net import Net
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import PlainBlock
+from ..parts.layers import ACTIVATIONS, Normalize, conv, init_weights, norm
+from ..net import Net
+from ..registry import register_presets
 
 # Conv widths per stage for each depth (the "A", "B", "D", "E" columns of Simonyan & Zisserman, Table 1).
 STAGES = {
@@ -66,3 +67,5 @@ def build_vgg(cfg: VGGConfig, name: str = "") -> Net:
 
 
 PRESETS = {f"vgg{d}": (VGGConfig(depth=d), f"VGG-{d} with batch norm, CIFAR head") for d in (11, 16)}
+
+register_presets(PRESETS, build_vgg)

@@ -6,7 +6,7 @@ import torch
 
 from skiplab.errors import ConfigError
 from skiplab.models import NotLesionable, create_model
-from skiplab.models.densenet import ConcatBlock
+from skiplab.models.families.densenet import ConcatBlock
 
 
 def test_densenet_bc100_k12_has_the_papers_0_8m_parameters():

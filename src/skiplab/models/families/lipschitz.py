@@ -1,7 +1,7 @@
 """A ResNet whose branches are kept under a Lipschitz budget c: `lipresnet20` (and any depth via `depth=`).
 
 Each linear layer of a branch F carries a parametrization (torch.nn.utils.parametrize) W -> W * min(1, t / s(W)),
-s(W) its operator norm by power iteration on the layer itself (models/operator_norm.py: the convolution with its
+s(W) its operator norm by power iteration on the layer itself (models/parts/operator_norm.py: the convolution with its
 stride and padding, not the reshaped kernel), t = c^(1/k) for a branch of k layers. With 1-Lipschitz activations
 Lip(F) <= prod ||W_i|| <= c, so a block x -> shortcut(x) + h F(x) is (1 + |h| c)-Lipschitz. Projection shortcuts
 and (with `ends`) the stem conv and head linear are held at norm <= 1, so the whole net's product bound is governed
@@ -23,10 +23,11 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..config import option
-from ..errors import ConfigError
-from .net import Net
-from .operator_norm import CONVS, conv_args, conv_maps, input_shapes, linear_maps, power_iteration, top_singular
+from ...config import option
+from ...errors import ConfigError
+from ..net import Net
+from ..parts.operator_norm import CONVS, conv_args, conv_maps, input_shapes, linear_maps, power_iteration, top_singular
+from ..registry import register_presets
 from .resnet_cifar import ResNetConfig, build_resnet
 
 
@@ -150,3 +151,5 @@ def build_lipresnet(cfg: LipschitzResNetConfig, name: str = "") -> Net:
 
 PRESETS = {"lipresnet20": (LipschitzResNetConfig(depth=20), "ResNet-20 (norm-free) with each branch's Lipschitz "
                                                            "bound kept under a budget c (default 1)")}
+
+register_presets(PRESETS, build_lipresnet)

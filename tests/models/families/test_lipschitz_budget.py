@@ -1,4 +1,4 @@
-"""The Lipschitz budget (models/lipschitz.py): after training steps that push the weights, every branch's bound
+"""The Lipschitz budget (models/families/lipschitz.py): after training steps that push the weights, every branch's bound
 (recomputed by the probe from the effective weights) is within the budget c, so the certified bound holds: no
 input gradient exceeds it, and no example certified at an L2 epsilon is broken by PGD."""
 
@@ -8,7 +8,7 @@ import torch
 from skiplab.attacks import standard_attacks, worst_of
 from skiplab.errors import ConfigError
 from skiplab.models import create_model
-from skiplab.models.lipschitz import budgeted, tighten
+from skiplab.models.families.lipschitz import budgeted, tighten
 from skiplab.probes.lipschitz import certified_accuracy, lipschitz_bounds, margin_gradients
 
 

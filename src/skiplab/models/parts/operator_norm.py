@@ -6,7 +6,8 @@ the (huge, sparse) matrix that the convolution applies to a flattened input, *no
 convolution itself: A v = conv(v), A^T u = conv_transpose(u) with the same stride, padding, dilation and groups and
 the output padding that restores the input size. No well-kept library computes this for an arbitrary torch conv
 (torch.nn.utils.spectral_norm uses the reshaped kernel), hence this file. Both the Lipschitz probe and the budget
-constraint (models/lipschitz.py) use it, so the constraint enforces exactly the norm the certificate multiplies.
+constraint (models/families/lipschitz.py) use it, so the constraint enforces exactly the norm the certificate
+multiplies.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .blocks import PlainBlock, ResidualBlock
+from ...errors import ConfigError
+from ..blocks import PlainBlock, ResidualBlock
 from .layers import init_weights, zero_last
-from .net import Net
+from ..net import Net
 
 WEIGHTS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 ACTIVATIONS = (nn.ReLU, nn.GELU, nn.Tanh)  # nn.Identity (a missing norm, or activation="identity") gets no bias

@@ -22,11 +22,12 @@ import networkx as nx
 import torch
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import GATES, Block, PlainBlock
-from .layers import Normalize, conv, init_weights
-from .net import Net
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import GATES, Block, PlainBlock
+from ..parts.layers import Normalize, conv, init_weights
+from ..net import Net
+from ..registry import register_presets
 
 BOTTLENECK = 4  # the 1x1 conv's width in growth rates (Huang et al. Sec. 3, "Bottleneck layers")
 
@@ -149,3 +150,5 @@ PRESETS = {
     "densenet-bc40": (DenseNetConfig(depth=40, growth=12, bottleneck=True, compression=0.5),
                       "small DenseNet-BC (L=40, k=12) for quick CPU claims"),
 }
+
+register_presets(PRESETS, build_densenet)

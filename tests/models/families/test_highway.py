@@ -5,7 +5,7 @@ import torch
 
 from skiplab.errors import ConfigError
 from skiplab.models import create_model
-from skiplab.models.highway import GatedBlock
+from skiplab.models.families.highway import GatedBlock
 
 
 def gated(net):

@@ -18,11 +18,12 @@ from torchdiffeq import odeint, odeint_adjoint
 from torchdiffeq._impl.odeint import SOLVERS  # the one dict of method names torchdiffeq dispatches on
 from torchdiffeq._impl.solvers import FixedGridODESolver
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import StepBlock
-from .layers import Normalize
-from .net import Net
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import StepBlock
+from ..parts.layers import Normalize
+from ..net import Net
+from ..registry import register_presets
 
 # torchdiffeq's own split of its solvers; scipy's is left out (it cannot backprop and ignores torch dtypes).
 FIXED = tuple(m for m, cls in SOLVERS.items() if issubclass(cls, FixedGridODESolver))
@@ -182,3 +183,5 @@ def _presets() -> dict[str, tuple[ODENetConfig, str]]:
 
 
 PRESETS = _presets()
+
+register_presets(PRESETS, build_odenet)

@@ -26,11 +26,12 @@ import networkx as nx
 import torch
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import GATES, Block, PlainBlock
-from .layers import ACTIVATIONS, Normalize, conv, init_weights, norm
-from .net import Net
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import GATES, Block, PlainBlock
+from ..parts.layers import ACTIVATIONS, Normalize, conv, init_weights, norm
+from ..net import Net
+from ..registry import register_presets
 
 
 class GatedBlock(Block):
@@ -198,3 +199,5 @@ def _presets() -> dict[str, tuple[HighwayConfig | HighwayMLPConfig, str]]:
 
 
 PRESETS = _presets()
+
+register_presets(PRESETS, build_highway)

@@ -23,12 +23,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..config import option
-from ..errors import ConfigError
-from .blocks import Block, PlainBlock, ResidualBlock
-from .layers import ResidualScale
-from .net import Net
-from .scaling import Scaling, build_skeleton, conv_bn_act, scaled_blocks, scaled_widths
+from ...config import option
+from ...errors import ConfigError
+from ..blocks import Block, PlainBlock, ResidualBlock
+from ..parts.layers import ResidualScale
+from ..net import Net
+from ..parts.scaling import Scaling, build_skeleton, conv_bn_act, scaled_blocks, scaled_widths
+from ..registry import register_presets
 
 
 @dataclass(frozen=True)
@@ -128,3 +129,5 @@ PRESETS = {
     "effnet": (MBConvConfig(), "EfficientNet-style net of MBConv blocks (1/2/2 blocks, widths 16/24/40), scalable"),
     "effnet-basic": (MBConvConfig(block="basic"), "the same skeleton with He et al.'s basic residual blocks"),
 }
+
+register_presets(PRESETS, build_mbconv)
