@@ -4,7 +4,7 @@ dissection interface and config checks."""
 import pytest
 import torch
 
-from skiplab.claims.ode.neural_ode.measurement import saved_bytes
+from skiplab.probes.memory import saved_bytes
 from skiplab.errors import ConfigError
 from skiplab.models import create_model
 from skiplab.models.families.odenet import ode_blocks

@@ -5,7 +5,7 @@ ResNets discretize an ODE?
 Verification (float64): residual MLPs with one shared branch F (tanh, no norm) and h = T/L, built for several L
 with the same F; their features against torchdiffeq's dopri5 solve of the same vector field (rtol = atol =
 1e-12) from the same stem output. The fitted slope of log error against log L is the order. Leapfrog is checked
-against its own (partitioned) field; see models/integrators.py.
+against its own (partitioned) field; see models/parts/integrators.py.
 
 Empirical (Sander et al. 2022): if a trained ResNet discretized an ODE, the weights of neighbouring blocks would
 be close, ||W_{l+1} - W_l|| = O(1/L). Statistic S = sum_l ||W_{l+1} - W_l|| / sum_l ||W_l|| over every pair of

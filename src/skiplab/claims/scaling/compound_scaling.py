@@ -1,7 +1,7 @@
 """compound-scaling: scaling depth, width and resolution together (d = alpha^phi, w = beta^phi, r = gamma^phi with
 alpha * beta^2 * gamma^2 ~ 2) beats scaling one dimension at equal FLOPs (Tan & Le 2019, Sec. 3.3 and Fig. 8).
 
-The base is the EfficientNet-style net (models/mbconv.py) at BASE (16 px input resampled from 32 px data, so a
+The base is the EfficientNet-style net (models/families/mbconv.py) at BASE (16 px input resampled from 32 px data, so a
 higher resolution sees real detail). Every scaled model is sized to budget_factor (2) x the base's FLOPs within
 5% (skiplab.sizing): compound by phi along each grid point's (alpha, beta, gamma) (at quick scale phi lands at
 0.4-0.7, not 1: rounding block counts up adds a block per stage at the first step), single-dimension rules by their

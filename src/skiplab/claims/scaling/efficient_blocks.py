@@ -1,7 +1,7 @@
 """efficient-blocks: MBConv blocks (depthwise separable convs + squeeze-excitation) reach a given accuracy with fewer
 FLOPs than basic residual blocks (Tan & Le 2019; Sandler et al. 2018; Howard et al. 2017).
 
-Same skeleton, data, resolution and recipe (models/mbconv.py with block "mbconv" or "basic"): the MBConv points
+Same skeleton, data, resolution and recipe (models/families/mbconv.py with block "mbconv" or "basic"): the MBConv points
 are compound-scaling's base net and its width-only model at 2x the base's FLOPs (shared runs); the basic-block
 nets are sized by width to each of those two FLOPs budgets within 5%. At equal FLOPs, higher accuracy is the same
 statement as "a given accuracy at fewer FLOPs" for curves that rise with FLOPs."""

@@ -2,9 +2,9 @@
 deep residual stacks win on tasks needing many sequential stages (Szegedy et al. 2015; the seed text).
 
 Two nets at the same forward FLOPs (within 5%), the same input resolution and recipe, on two generated tasks:
-- deep: a stack of 15 basic blocks (31 conv layers; models/mbconv.py with block "basic", blocks 3/6/6, widths
+- deep: a stack of 15 basic blocks (31 conv layers; models/families/mbconv.py with block "basic", blocks 3/6/6, widths
   8/12/20, no head conv; the two stride-2 blocks have no skip, the other 13 are residual), narrow and deep;
-- wide: the Inception-ResNet-style net (models/inception.py, one 4-branch block per stage: 1x1, 3x3, 5x5 as two
+- wide: the Inception-ResNet-style net (models/families/inception.py, one 4-branch block per stage: 1x1, 3x3, 5x5 as two
   3x3, pool), sized by width to the deep net's FLOPs: shallow and wide, with parallel receptive fields.
 Tasks: multi-scale shapes (data/multiscale.py, scales varying 4x) and Pathfinder-like curve tracing
 (data/pathfinder.py). The verdict is the architecture x task interaction, pre-registered, not either task alone.

@@ -1,7 +1,7 @@
 """long-range-links: a few long-span identity skips added to a deep plain chain (the disulfide-bond picture: a
 folded chain whose far-apart residues are bonded) restore trainability and early-layer gradient.
 
-The chain is the ladder's deepest plain net; its links come from `plain56-links` (models/linked.py: the same
+The chain is the ladder's deepest plain net; its links come from `plain56-links` (models/families/linked.py: the same
 layers and init as the plain net, plus parameter-free links). With no links it *is* the plain net, so count 0 is
 the ladder's own plain run, shared rather than trained again."""
 

@@ -8,7 +8,7 @@ nets are compared at matched clean accuracy: the target is the lowest of the thr
 every net reaches), and each net contributes its latest snapshot within MATCH / 2 of it (the closest if none is).
 Robust accuracy is the per-example worst of FGSM, PGD on the cross-entropy and PGD on the margin (pixel space,
 eval-mode batch norm), carried over smaller epsilons (skiplab.attacks.robust_curve). The trade-off runs a
-norm-free ResNet whose branches are held under a Lipschitz budget c (models/lipschitz.py) at several c."""
+norm-free ResNet whose branches are held under a Lipschitz budget c (models/families/lipschitz.py) at several c."""
 
 from __future__ import annotations
 

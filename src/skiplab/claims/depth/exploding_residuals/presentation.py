@@ -7,17 +7,17 @@ from typing import Any
 
 from skiplab.claims.core.stats import summary
 
-from .rule import BOUND, CHANCE, EXPLODE, TRAINED, VARIANTS, _inf
+from .rule import BOUND, CHANCE, EXPLODE, TRAINED, VARIANTS, or_inf
 
 
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     deep, td = evidence["depths"][-1], evidence["train_depth"]
 
     def col(v: str, key: str, i: int) -> dict:
-        return summary([_inf(s[key][i]) for s in evidence["init"][v]])
+        return summary([or_inf(s[key][i]) for s in evidence["init"][v]])
     rows = [[v, col(v, "fwd", -1), col(v, "grad", -1),
-             summary([_inf(t["loss0"]) for t in evidence["train"][v]]),
-             summary([_inf(t["loss"]) for t in evidence["train"][v]]),
+             summary([or_inf(t["loss0"]) for t in evidence["train"][v]]),
+             summary([or_inf(t["loss"]) for t in evidence["train"][v]]),
              sum(t["loss"] is None for t in evidence["train"][v])] for v in VARIANTS]
     numbers = {"columns": ["variant", f"log10 r_fwd (L={deep})", f"log10 r_grad (L={deep})",
                            f"loss at init (L={td})", f"loss after {evidence['steps']} steps", "diverged seeds"],
@@ -35,7 +35,7 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
                        "ylabel": label, "xscale": "log", "series": series,
                        "hlines": [{"y": math.log10(EXPLODE), "label": f"{EXPLODE:g}x"},
                                   {"y": math.log10(BOUND), "label": f"{BOUND:g}x"}]})
-    losses = [summary([_inf(t["loss"]) for t in evidence["train"][v]]) for v in VARIANTS]
+    losses = [summary([or_inf(t["loss"]) for t in evidence["train"][v]]) for v in VARIANTS]
     figs = [
         {"id": "exploding-norms", "title": "Signal and gradient growth through the blocks at initialization",
          "caption": "Norm-free residual MLPs (He init), float64, mean +- std over seeds; a missing point overflowed "
@@ -51,7 +51,7 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
     ]
     if "cifar" in evidence:
         c = evidence["cifar"]
-        st = [summary([_inf(v) for v in c["loss"][k]]) for k in VARIANTS]
+        st = [summary([or_inf(v) for v in c["loss"][k]]) for k in VARIANTS]
         figs.append({"id": "exploding-cifar", "title": f"{c['model']} on CIFAR: training loss after {c['epochs']} "
                      "epochs", "caption": "Reported beside the verdict; a missing bar diverged on some seed.",
                      "panels": [{"title": c["model"], "kind": "bar", "xlabel": "variant", "ylabel": "train loss",

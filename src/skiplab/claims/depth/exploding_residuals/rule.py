@@ -50,31 +50,32 @@ CLAIM = Claim(
 )
 
 
-def _inf(v: float | None) -> float:
+def or_inf(v: float | None) -> float:
+    """A ratio or loss, with a missing or non-finite one (overflowed, diverged) as infinitely bad."""
     return math.inf if v is None or not math.isfinite(v) else v
 
 
 def _bounded(seed_init: dict[str, Any]) -> bool:
-    return all(abs(_inf(v)) < math.log10(BOUND) for v in seed_init["fwd"] + seed_init["grad"])
+    return all(abs(or_inf(v)) < math.log10(BOUND) for v in seed_init["fwd"] + seed_init["grad"])
 
 
 def verdict(evidence: dict[str, Any]) -> Verdict:
     n = len(evidence["seeds"])
-    bn = [_inf(t["loss"]) for t in evidence["train"]["batchnorm"]]
+    bn = [or_inf(t["loss"]) for t in evidence["train"]["batchnorm"]]
     if not all(v < TRAINED * CHANCE for v in bn):
         return Verdict(INCONCLUSIVE, f"precondition failed: the batch-normed ResNet did not train on every seed "
                                      f"(losses {', '.join(f'{v:.3g}' for v in bn)})")
-    h1 = [min(_inf(i["fwd"][-1]), _inf(i["grad"][-1])) for i in evidence["init"]["h=1"]]
+    h1 = [min(or_inf(i["fwd"][-1]), or_inf(i["grad"][-1])) for i in evidence["init"]["h=1"]]
     blows = [v > math.log10(EXPLODE) for v in h1]
     bounded = {v: [_bounded(i) for i in evidence["init"][v]] for v in SCALED}
-    h1_loss = [_inf(t["loss"]) for t in evidence["train"]["h=1"]]
-    trains = {v: [_inf(t["loss"]) < TRAINED * CHANCE and h1_loss[i] - _inf(t["loss"]) > MARGIN
+    h1_loss = [or_inf(t["loss"]) for t in evidence["train"]["h=1"]]
+    trains = {v: [or_inf(t["loss"]) < TRAINED * CHANCE and h1_loss[i] - or_inf(t["loss"]) > MARGIN
                   for i, t in enumerate(evidence["train"][v])] for v in SCALED}
     said = (f"h=1 at depth {evidence['depths'][-1]}: log10 min(r_fwd, r_grad) per seed "
             f"{', '.join('overflow' if math.isinf(v) else f'{v:.3g}' for v in h1)}; scaled variants bounded on "
             f"{sum(map(sum, bounded.values()))}/{n * len(SCALED)} (variant, seed) pairs and train better than h=1 "
             f"on {sum(map(sum, trains.values()))}/{n * len(SCALED)}; loss at depth {evidence['train_depth']}: "
-            + ", ".join(f"{v} {fmt(summary([_inf(t['loss']) for t in evidence['train'][v]]))}"
+            + ", ".join(f"{v} {fmt(summary([or_inf(t['loss']) for t in evidence['train'][v]]))}"
                         for v in ("h=1",) + SCALED))
     if all(blows) and all(all(b) for b in bounded.values()) and all(all(t) for t in trains.values()):
         return Verdict(SUPPORTED, f"h=1 explodes, every scaled variant stays bounded and trains better: {said}")

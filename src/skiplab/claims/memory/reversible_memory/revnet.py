@@ -1,8 +1,7 @@
 """Memory and time of a RevNet against ordinary backprop through the same net (reversible-memory claim and
 benchmarks/revnet_memory.py).
 
-- `saved_bytes`: bytes autograd saves for backward in one training forward pass, exact, via
-  torch.autograd.graph.saved_tensors_hooks: numel * element_size summed over distinct saved tensors, parameters
+- `saved_bytes`: bytes autograd saves for backward in one training forward pass, exact (probes.memory), parameters
   excluded (they are held anyway; the claim is about activations).
 - `peak_memory`: a fresh process per configuration (`python -m skiplab.claims.memory.reversible_memory.revnet ...`) builds the net,
   takes two SGD steps and reports its peak: torch.cuda.max_memory_allocated on a GPU, else ru_maxrss (peak RSS),
@@ -24,6 +23,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from skiplab.probes import memory
+
 BASE = "revnet38"  # widths 32-64-112 (Gomez et al.'s RevNet-38); depth set per measurement
 
 
@@ -42,21 +43,9 @@ def batch(n: int, size: int, seed: int = 0, device: str = "cpu") -> tuple[torch.
 
 
 def saved_bytes(net: Any, x: torch.Tensor) -> int:
-    """Bytes of distinct non-parameter tensors saved for backward by one forward pass of `net` on x (N, C, H, W)."""
-    params = {p.data_ptr() for p in net.parameters()}
-    seen: dict[tuple[int, int, torch.dtype], int] = {}
-    keep: list[torch.Tensor] = []  # holds every saved tensor so no address is reused within the pass
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        if t.data_ptr() not in params:
-            keep.append(t)
-            seen[(t.data_ptr(), t.numel(), t.dtype)] = t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = net(x).logsumexp(1).sum()
-    del loss, keep
-    return int(sum(seen.values()))
+    """Bytes of distinct non-parameter tensors saved for backward by one forward pass of `net` on x (N, C, H, W)
+    and a logsumexp loss (probes.memory.saved_bytes)."""
+    return memory.saved_bytes(lambda: net(x).logsumexp(1).sum(), exclude=net.parameters())
 
 
 def train_step(net: Any, x: torch.Tensor, y: torch.Tensor, opt: torch.optim.Optimizer) -> None:

@@ -6,7 +6,7 @@ of `verify_blocks` invertible coupling blocks (RevNet-38's first-stage width, 32
 ||x_rec - x|| / ||x|| of the run's input reconstructed from its output, and the relative error of all gradients
 (every parameter and the input, as one vector) of the reconstructing backward against ordinary backprop through the
 same weights. The same reconstruction with a float32 stream is reported beside it, not judged: it shows why the
-stream is float64 (models/revnet.py).
+stream is float64 (models/families/revnet.py).
 Empirical: RevNet-38-width nets of growing depth (3 stages, n blocks each) against the same nets with ordinary
 backprop ("ResNet"): bytes saved for backward (exact, saved_tensors_hooks, parameters excluded), peak memory of a
 fresh process at two depths (reported, not judged: RSS at this scale is allocator noise), and the step-time ratio

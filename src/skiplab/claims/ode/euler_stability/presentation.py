@@ -7,7 +7,7 @@ from typing import Any
 
 from skiplab.claims.core.stats import summary
 
-from .rule import CHANCE, EXPECTED, FACTOR_TOL, H_TOL, REAL_TOL, STIFF_RULES, TRAINED, _loss
+from .rule import CHANCE, EXPECTED, FACTOR_TOL, H_TOL, REAL_TOL, STIFF_RULES, TRAINED, final_loss
 
 
 def _c(lam: list[float]) -> str:
@@ -46,7 +46,7 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
     z = -sc["h"] * sc["kappa"]
     for r in STIFF_RULES:
         runs = ev["stiff"][r]
-        fin = [_loss(x) for x in runs]
+        fin = [final_loss(x) for x in runs]
         div = sum(math.isinf(v) for v in fin)
         unconv = sum(x.get("unconverged", 0) for x in runs)
         extra = f"; {unconv}/{sum(x.get('solves', 0) for x in runs)} solves unconverged" if r == "implicit-euler" else ""

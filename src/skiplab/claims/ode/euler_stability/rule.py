@@ -1,7 +1,7 @@
 """euler-stability: explicit Euler x + h F(x) is only conditionally stable (|1 + h lambda| <= 1); instability shows
 as exploding signals or vanishing/exploding gradients; an implicit block stays stable (Haber & Ruthotto 2017).
 
-Verification (float64, known answers): every rule of models/integrators.py is run on y' = lambda y over a grid of
+Verification (float64, known answers): every rule of models/parts/integrators.py is run on y' = lambda y over a grid of
 z = h lambda and its measured stability compared with |R(z)| <= 1 (probes/stability.py), plus the real-axis
 boundaries, the step h* at which each rule turns unstable for fixed lambdas, and the per-block gradient factor
 ||dL/dx_l|| / ||dL/dx_{l+1}|| = |1 + z| of explicit Euler on linear branches F(x) = lambda x.
@@ -73,7 +73,8 @@ def _checks(ev: dict[str, Any]) -> list[str]:
     return miss
 
 
-def _loss(run: dict[str, Any]) -> float:
+def final_loss(run: dict[str, Any]) -> float:
+    """A stiff run's whole-set loss at the end, infinite if it diverged."""
     return math.inf if run["diverged_step"] is not None or run["loss"] is None else run["loss"]
 
 
@@ -81,7 +82,7 @@ def verdict(evidence: dict[str, Any]) -> Verdict:
     miss = _checks(evidence)
     if miss:
         return Verdict(NOT_SUPPORTED, "the verification failed (a bug in a rule or its probe): " + "; ".join(miss[:4]))
-    eu, im = ([_loss(r) for r in evidence["stiff"][k]] for k in ("euler", "implicit-euler"))
+    eu, im = ([final_loss(r) for r in evidence["stiff"][k]] for k in ("euler", "implicit-euler"))
     fails = [v > CHANCE for v in eu]  # inf (diverged) included
     trains = [v < TRAINED * CHANCE for v in im]
     eu_ok = [v < TRAINED * CHANCE for v in eu]

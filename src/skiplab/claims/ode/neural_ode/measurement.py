@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -14,24 +14,11 @@ from skiplab.claims.core.contract import Context
 from skiplab.claims.core.datasets import dataset
 from skiplab.claims.core.engine import NFE, Done, RunSpec
 from skiplab.claims.core.scale import own_overrides
+from skiplab.probes.memory import saved_bytes
 from skiplab.train import TrainConfig
 from skiplab.train.experiment import DataConfig, RunConfig
 
 from .rule import MARGIN
-
-
-def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
-    """Bytes autograd keeps for the backward pass of `fn()`: numel * element_size of every distinct tensor it
-    saves (distinct by address, shape and dtype, so a tensor saved by two ops counts once). Exact, not a peak."""
-    seen: dict[tuple, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        seen[(t.data_ptr(), tuple(t.shape), t.dtype)] = t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return sum(seen.values())
 
 
 def memory_curve(model: str, args: dict[str, Any], x: torch.Tensor, y: torch.Tensor,
