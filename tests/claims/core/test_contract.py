@@ -2,6 +2,9 @@
 checks itself."""
 
 import ast
+import os
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -80,3 +83,26 @@ def test_claims_train_only_through_the_engine():
                 if name in TRAINERS:
                     offenders.append(f"{path.relative_to(root)}:{node.lineno} {name}")
     assert offenders == []
+
+
+def _mypy(tmp_path: Path, lines: list[str]) -> subprocess.CompletedProcess:
+    src = Path(skiplab.claims.__file__).parents[2]  # src/, so that mypy reads skiplab itself
+    check = tmp_path / "contract_check.py"
+    check.write_text("\n".join(["from skiplab.claims.core.contract import ClaimModule", *lines]) + "\n")
+    # follow-imports=silent: skiplab's own modules are read for their types but not reported on
+    return subprocess.run([sys.executable, "-m", "mypy", "--follow-imports=silent", "--ignore-missing-imports",
+                           "--no-incremental", str(check)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "MYPYPATH": str(src)})
+
+
+def test_a_type_checker_sees_every_claim_satisfy_the_protocol(tmp_path):
+    """The contract is visible to type checkers: mypy accepts every registered claim module as a ClaimModule,
+    and refuses a module that is not a claim."""
+    lines = []
+    for i, m in enumerate(CLAIMS.values()):
+        parent, _, leaf = m.__name__.rpartition(".")
+        lines += [f"from {parent} import {leaf} as claim_{i}", f"c_{i}: ClaimModule = claim_{i}"]
+    ok = _mypy(tmp_path, lines)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = _mypy(tmp_path, ["from skiplab.claims.core import stats", "x: ClaimModule = stats"])
+    assert bad.returncode == 1 and 'variable has type "ClaimModule"' in bad.stdout
