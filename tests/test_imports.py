@@ -107,3 +107,19 @@ def test_only_the_models_package_imports_the_families():
             continue
         bad += [f"{path.relative_to(ROOT)}:{line}" for target, line in _imports(name, path) if target[:3] == families]
     assert not bad, bad
+
+
+def test_the_claims_core_knows_no_claim_and_chapters_import_without_a_cycle():
+    """claims/core imports no chapter; between the chapters (depth, blocks, ode, ...) imports form no cycle (a
+    chapter may read another's shared runs, e.g. the depth ladder, never both ways)."""
+    chapters = defaultdict(set)
+    for name, path in MODULES.items():
+        if name[:2] != ("skiplab", "claims") or len(name) < 3:
+            continue
+        for target, line in _imports(name, path):
+            if target[:2] == ("skiplab", "claims") and len(target) > 2 and target[2] != name[2]:
+                chapters[name[2]].add(target[2])
+                assert name[2] != "core", f"{path.relative_to(ROOT)}:{line} imports the {target[2]} chapter"
+    graph = nx.DiGraph([(a, b) for a, bs in chapters.items() for b in bs])
+    assert nx.is_directed_acyclic_graph(graph), list(nx.simple_cycles(graph))
+    assert "core" not in chapters

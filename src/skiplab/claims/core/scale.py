@@ -1,4 +1,8 @@
-"""Which `--set` assignments a claim with its own scale dataclass takes, and the scale they resolve to."""
+"""Which `--set` assignments a claim with its own scale dataclass takes, and the scale they resolve to.
+
+One reproduce call shares its `--set` assignments among all its claims. A scale whose keys every claim should
+tolerate (the depth ladder's, which several chapters read) is marked `@shared`: a claim leaves those keys to it. Any
+other key must be a field of the claim's own scale, so a key no claim has raises."""
 
 from __future__ import annotations
 
@@ -8,15 +12,24 @@ from typing import Any, TypeVar
 from skiplab import config as C
 
 S = TypeVar("S")
+T = TypeVar("T", bound=type)
+SHARED: list[type] = []  # scale classes marked @shared
+
+
+def shared(cls: T) -> T:
+    """Mark a scale dataclass as shared: its `--set` keys are left to it by every other claim's scale."""
+    SHARED.append(cls)
+    return cls
 
 
 def own_overrides(overrides: tuple[str, ...], cls: type) -> tuple[str, ...]:
-    """The --set assignments for a claim with scale `cls`. One reproduce call shares them among all its claims, so
-    keys only the depth ladder's scale has (e.g. jacobian_depth) are left to it; a key nobody has still raises."""
-    from skiplab.claims.depth.ladder import LadderScale
-    mine, ladder = {f.name for f in fields(cls)}, {f.name for f in fields(LadderScale)}
+    """The --set assignments for a claim with scale `cls`: those naming its fields, and those naming no shared
+    scale's field (so that an unknown key raises); keys only a shared scale has (e.g. the ladder's jacobian_depth)
+    are left to it."""
+    mine = {f.name for f in fields(cls)}
+    others = {f.name for s in SHARED if s is not cls for f in fields(s)}
     key = lambda a: a.partition("=")[0].strip().split(".")[0]  # noqa: E731
-    return tuple(a for a in overrides if key(a) in mine or key(a) not in ladder)
+    return tuple(a for a in overrides if key(a) in mine or key(a) not in others)
 
 
 def resolve_scale(ctx: Any, quick: S, full: S, *, data_key: str | None = None, steps_key: str | None = None) -> S:

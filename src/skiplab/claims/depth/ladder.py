@@ -17,8 +17,10 @@ from skiplab.train.experiment import DataConfig, RunConfig
 from skiplab.claims.core.contract import Context
 from skiplab.claims.core.engine import RunSpec
 from skiplab.claims.core.runspec import Probes
+from skiplab.claims.core.scale import shared
 
 
+@shared
 @dataclass(frozen=True)
 class LadderScale:
     data: str = C.option("digits", "dataset of every run")
