@@ -9,6 +9,7 @@ gives the bit-identical result (every such function seeds everything it draws)."
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,8 @@ class FunctionRun:
         return ()
 
     def folder(self, out: Path) -> Path:
-        return run_dir(out, self.kind, self.name, self._identity(), self.seed)
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name).strip("_")  # names come from variants like "h=1/sqrt(L)"
+        return run_dir(out, self.kind, safe, self._identity(), self.seed)
 
     def resolved(self, folder: Path) -> dict[str, Any]:
         """The resolved config the report shows."""

@@ -80,7 +80,7 @@ def mlp_jobs(ctx: Context) -> dict[tuple[str, int], FunctionRun]:
     s = scale_config(ctx)
     return {(v, seed): FunctionRun(train_mlp, MLPRun(v, s.train_depth, s.width, s.data, ctx.data_root, s.train_steps,
                                                      s.train_batch, s.lr, seed),
-                                   name=f"exploding-mlp-{v.replace('/', '_')}", seed=seed, cost=s.train_depth)
+                                   name=f"exploding-mlp-{v}", seed=seed, cost=s.train_depth)
             for v in VARIANTS for seed in ctx.seed_list}
 
 
