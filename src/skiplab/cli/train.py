@@ -12,7 +12,8 @@ from ..errors import ConfigError
 from ..pruning import rewind_file
 from ..train import SaveWeightsAt, distributed as D
 from ..train.config import TrainConfig
-from ..train.experiment import DataConfig, RunConfig, resolve_run_config, run_training
+from ..train.experiment import (DataConfig, Existing, RunConfig, RunHooks, load_data, locate_run,
+                                resolve_run_config, run_training, training_device)
 from .common import err_console, out_console, user_errors
 
 # Help text comes from the config fields' metadata, so flags and `skiplab list options` cannot drift apart.
@@ -64,9 +65,13 @@ def train(
     steps = sorted(set(save_weights_at or []))
     if steps and steps[0] < 0:
         raise ConfigError(f"--save-weights-at must be >= 0, got {steps[0]}")
-    callbacks = (lambda d: [SaveWeightsAt(k, d / rewind_file(k)) for k in steps]) if steps else ()
+    hooks = RunHooks(callbacks=lambda d: [SaveWeightsAt(k, d / rewind_file(k)) for k in steps])
     with D.from_torchrun(cfg.train.device):  # under torchrun: one rank of a DDP run; otherwise a no-op
-        outcome = run_training(cfg, out, run_dir=run_dir, resume=resume, force=force, callbacks=callbacks)
+        training_device(cfg.train)  # a device this machine lacks is refused before the data is read
+        dataset = load_data(cfg.data)
+        folder = run_dir or locate_run(cfg, dataset, out)
+        existing: Existing = "restart" if force else "resume" if resume else "refuse"
+        outcome = run_training(cfg, folder, dataset, existing=existing, hooks=hooks)
         if not D.is_main():
             return
     r = outcome.result

@@ -1,5 +1,6 @@
 """A training run as data: `RunConfig` (model + data + train + seed) resolved from defaults, a YAML/JSON file,
-flags and dotted `--set` overrides, and `run_training()`, which finds, resumes or starts its run folder."""
+flags and dotted `--set` overrides; `locate_run()`, its hashed run folder; and `run_training()`, which trains it in
+a folder: a finished run is reused, an unfinished one refused, resumed or restarted as the caller says."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import torch
 
@@ -122,51 +123,71 @@ class RunOutcome:
     seconds: float
 
 
-def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Path | None = None,
-                 resume: bool = False, force: bool = False,
-                 callbacks: Sequence[Callback] | Callable[[Path], Sequence[Callback]] = (),
-                 verbose: bool = True, kind: str = "train", extra: Mapping[str, Any] | None = None,
-                 dataset: Dataset | None = None, prepare: Callable[[Net, Path], None] | None = None) -> RunOutcome:
-    """Train `cfg` in its run folder: a finished run is returned as is, an unfinished one is resumed only when
-    asked (`resume`), `force` starts over. Data and model are checked before anything is written.
+def _no_callbacks(folder: Path) -> Sequence[Callback]:
+    return ()
 
-    `callbacks` may be a function of the run folder (for callbacks that persist what they record there);
-    `extra` joins the config hash; `dataset` skips loading when the caller already holds the data.
-    `prepare(model, run_dir)` changes the freshly built model before training starts or resumes (a lottery
-    ticket's masks and rewound weights, skiplab.pruning); a resumed run then loads its checkpoint over it.
-    """
-    check_sync_bn(cfg.train, resolve_device(cfg.train.device))  # bad input: refuse it before anything is written
-    dataset = dataset if dataset is not None else load_data(cfg.data)
-    model = build_model(cfg, dataset)
-    directory = Path(run_dir) if run_dir else locate_run(cfg, dataset, out, kind, extra)
+
+@dataclass(frozen=True)
+class RunHooks:
+    """What a caller adds to a run, given its folder: `callbacks(folder)` (recorders that persist what they record
+    there), and `prepare(model, folder)`, which changes the freshly built model before training starts or resumes
+    (a lottery ticket's masks and rewound weights, skiplab.pruning); a resumed run then loads its checkpoint over
+    it."""
+
+    callbacks: Callable[[Path], Sequence[Callback]] = _no_callbacks
+    prepare: Callable[[Net, Path], None] | None = None
+
+
+Existing = Literal["refuse", "resume", "restart"]
+"""What run_training does with an unfinished run in its folder: refuse to touch it (the default), resume it from its
+last checkpoint, or restart: clear the folder (also of a finished run) and train from scratch."""
+
+
+def training_device(train: TrainConfig) -> torch.device:
+    """The device `train` runs on here; a device or sync_bn setting this machine cannot honour is a ConfigError,
+    raised before any data is read or anything written."""
+    device = resolve_device(train.device)
+    check_sync_bn(train, device)
+    return device
+
+
+def run_training(cfg: RunConfig, folder: Path, data: Dataset, *, extra: Mapping[str, Any] | None = None,
+                 existing: Existing = "refuse", hooks: RunHooks = RunHooks(), verbose: bool = True) -> RunOutcome:
+    """Train `cfg` on `data` in `folder` (locate_run's, or one the caller chose): a finished run is returned as
+    is; an unfinished one is handled as `existing` says. The model is built before anything is written.
+    `extra` is what the folder's hash covers besides `cfg` (see hashed_config); config.json records it."""
+    if existing not in ("refuse", "resume", "restart"):
+        raise ValueError(f"existing must be refuse, resume or restart, got {existing!r}")
+    training_device(cfg.train)  # bad input: refuse it before anything is written
+    model = build_model(cfg, data)
+    folder = Path(folder)
     # Under torchrun every rank looks at the folder, and only rank 0 changes it: the barriers make all ranks see
     # it in the same state (before any rank creates it, and after rank 0 has cleared it).
     D.barrier()
-    clear = force and directory.exists()
-    if clear and not any((directory / f).exists() for f in ("config.json", STATE, RESULT)):
-        raise ConfigError(f"{directory}: --force would delete a folder that holds no skiplab run; "
+    clear = existing == "restart" and folder.exists()
+    if clear and not any((folder / f).exists() for f in ("config.json", STATE, RESULT)):
+        raise ConfigError(f"{folder}: --force would delete a folder that holds no skiplab run; "
                           "refusing (remove it yourself or choose another --run-dir)")
     D.barrier()
     if clear and D.is_main():
-        shutil.rmtree(directory)
+        shutil.rmtree(folder)
     D.barrier()
-    done = read_result(directory)
-    if done is not None and not force:
-        return RunOutcome(directory, done, reused=True, seconds=0.0)
-    if (directory / STATE).exists() and not resume:
-        state = read_state(directory)
-        raise ConfigError(f"{directory}: an unfinished run is there (epoch {state.get('epoch')} of "
+    done = read_result(folder)
+    if done is not None and existing != "restart":
+        return RunOutcome(folder, done, reused=True, seconds=0.0)
+    if (folder / STATE).exists() and existing == "refuse":
+        state = read_state(folder)
+        raise ConfigError(f"{folder}: an unfinished run is there (epoch {state.get('epoch')} of "
                           f"{cfg.train.epochs}); pass --resume to continue it or --force to start over")
-    directory.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     if D.is_main():  # under torchrun every rank trains (fit writes on rank 0 only) and resumes from rank 0's files
-        write_json(directory / "config.json", {"run": C.to_dict(cfg), "resolved": hashed_config(cfg, dataset, extra)})
+        write_json(folder / "config.json", {"run": C.to_dict(cfg), "resolved": hashed_config(cfg, data, extra)})
     t0 = time.perf_counter()
-    if prepare is not None:
-        prepare(model, directory)
-    cbs = callbacks(directory) if callable(callbacks) else callbacks
-    history: History = fit(model, dataset, cfg.train, seed=cfg.seed, run_dir=directory, resume=resume,
-                           callbacks=cbs, verbose=verbose,
-                           extra_result={"dataset": dataset.summary(), "params": model.num_parameters()})
+    if hooks.prepare is not None:
+        hooks.prepare(model, folder)
+    history: History = fit(model, data, cfg.train, seed=cfg.seed, run_dir=folder, resume=existing == "resume",
+                           callbacks=hooks.callbacks(folder), verbose=verbose,
+                           extra_result={"dataset": data.summary(), "params": model.num_parameters()})
     D.barrier()  # rank 0 has written result.json before any rank reads it, here or in a claim's measure
-    result = read_result(directory) or {"status": history.status, "final": history.final}
-    return RunOutcome(directory, result, reused=False, seconds=time.perf_counter() - t0)
+    result = read_result(folder) or {"status": history.status, "final": history.final}
+    return RunOutcome(folder, result, reused=False, seconds=time.perf_counter() - t0)

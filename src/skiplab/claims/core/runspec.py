@@ -19,7 +19,7 @@ from skiplab.data import Dataset
 from skiplab.train import Callback, TrainState
 from skiplab.train.callbacks import WeightSnapshots
 from skiplab.train.checkpoint import STATE
-from skiplab.train.experiment import RunConfig, locate_run, run_training
+from skiplab.train.experiment import RunConfig, RunHooks, locate_run, run_training
 from skiplab.train.runs import RESULT
 
 from .datasets import dataset, heldout_batch, probe_batch
@@ -165,7 +165,7 @@ class RunSpec:
         data = self.dataset()
         directory = self.folder(out)
         resume = (directory / STATE).exists() and not (directory / RESULT).exists()
-        outcome = run_training(self.run, out, resume=resume, callbacks=lambda d: self.callbacks(data, d),
-                               verbose=verbose, kind=self.kind, extra=self.extra or None, dataset=data)
+        outcome = run_training(self.run, directory, data, extra=self.extra or None, existing="resume",
+                               hooks=RunHooks(callbacks=lambda d: self.callbacks(data, d)), verbose=verbose)
         return Outcome(outcome.run_dir, outcome.result, outcome.reused, resume, outcome.seconds)
 
