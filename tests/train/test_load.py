@@ -10,7 +10,8 @@ import torch
 from skiplab.errors import CheckpointError
 from skiplab.train import Callback, TrainConfig
 from skiplab.train.checkpoint import CKPT, load_model_weights
-from skiplab.train.experiment import DataConfig, RunConfig, RunHooks, build_model, load_data, run_training
+from skiplab.train.experiment import (DataConfig, ModelConfig, RunConfig, RunHooks, build_model, load_data,
+                                     run_training)
 from skiplab.train.load import load_run
 
 
@@ -21,7 +22,7 @@ class KeepWeights(Callback):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    cfg = RunConfig(model="resmlp", model_args={"depth": 2}, data=DataConfig(name="digits"),
+    cfg = RunConfig(model=ModelConfig("resmlp", {"depth": 2}), data=DataConfig(name="digits"),
                     train=TrainConfig(epochs=1, lr=0.05, device="cpu"), seed=1)
     keep = KeepWeights()
     outcome = run_training(cfg, tmp_path_factory.mktemp("run"), load_data(cfg.data),

@@ -7,7 +7,7 @@ from skiplab.claims.core.contract import Context
 from skiplab.claims.depth import ladder
 from skiplab.claims.tickets import run_set
 from skiplab.data import load_dataset
-from skiplab.train.experiment import RunConfig, locate_run
+from skiplab.train.experiment import ModelConfig, RunConfig, locate_run
 
 OUT = Path("runs")
 
@@ -15,7 +15,7 @@ OUT = Path("runs")
 def test_train_run_folders_keep_their_names():
     digits = load_dataset("digits")
     assert locate_run(RunConfig(), digits, OUT) == OUT / "train/resnet20-digits-27e3543d80/seed-0"
-    smaller = RunConfig(model="resnet20", model_args={"depth": 14, "width_mult": 0.25})
+    smaller = RunConfig(model=ModelConfig("resnet20", {"depth": 14, "width_mult": 0.25}))
     assert locate_run(smaller, digits, OUT) == OUT / "train/resnet20-digits-49bbb50743/seed-0"
     assert (locate_run(smaller, digits, OUT, "claims", {"probes": {"gradients": 1}})
             == OUT / "claims/resnet20-digits-fb7f5fa624/seed-0")

@@ -17,7 +17,7 @@ from .. import config as C
 from .._atomic import write_json
 from ..data import Dataset, load_dataset
 from ..errors import ConfigError
-from ..models import Net, create_model, model_config
+from ..models import Net, build_preset, model_config
 from . import distributed as D
 from .callbacks import Callback, History
 from .checkpoint import STATE, read_state
@@ -37,10 +37,56 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """The run's model: a registered preset and overrides of its config's fields, e.g.
+    `ModelConfig("resnet20", {"depth": 14})`. Checked on construction: an unknown model, or an unknown or
+    ill-typed override, is a ConfigError. Config files and config.json write it as its section,
+    `{name: resnet56, h: 0.5}` (or just `resnet56`)."""
+
+    name: str = C.option("resnet20", "registered model name (`skiplab list models`)")
+    overrides: Mapping[str, Any] = field(default_factory=dict,
+                                         metadata={"help": "overrides of the model's config, e.g. {h: 0.5}"})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ConfigError(f"model.name must be a model name, got {self.name!r}")
+        if not isinstance(self.overrides, Mapping):
+            raise ConfigError(f"model: overrides must be a mapping of config fields, got {self.overrides!r}")
+        object.__setattr__(self, "overrides", dict(self.overrides))  # a copy: the caller's dict may change
+        model_config(self.name, **self.overrides)
+
+    def resolve(self, derived: Mapping[str, Any] | None = None, data: str = "") -> Any:
+        """The family's typed config (ResNetConfig, ...): the preset, sized by the fields that come from the data
+        (`derived`: Dataset.model_kwargs(), classes, channels, input size and normalization), with the overrides
+        applied. Without `derived`, the preset's own sizes (enough for depth or widths). An override of a derived
+        field is refused (`data` names the data in the message)."""
+        derived = dict(derived or {})
+        clash = sorted(set(self.overrides) & set(derived))
+        if clash:
+            raise ConfigError(f"model.{clash[0]} comes from the data ({data}); do not set it")
+        return model_config(self.name, **derived, **self.overrides)
+
+    def section(self) -> dict[str, Any]:
+        """As config files and config.json write it: {"name": ..., <config field>: value, ...}."""
+        return {"name": self.name, **self.overrides}
+
+    @classmethod
+    def from_section(cls, section: Any, where: str = "model") -> ModelConfig:
+        """From a config file's model section: a model name, or {name: ..., <config field>: value, ...} (no name:
+        the default model)."""
+        if section is None:
+            return cls()
+        if isinstance(section, str):
+            return cls(section)
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"{where}: expected a model name or a mapping, got {section!r}")
+        overrides = dict(section)
+        return cls(overrides.pop("name", cls.name), overrides)
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    model: str = C.option("resnet20", "registered model name (`skiplab list models`)")
-    model_args: Mapping[str, Any] = field(default_factory=dict,
-                                          metadata={"help": "overrides of the model's config, e.g. {h: 0.5}"})
+    model: ModelConfig = C.option(ModelConfig(), "the model: a registered name and overrides of its config")
     data: DataConfig = C.option(DataConfig(), "the dataset")
     train: TrainConfig = C.option(TrainConfig(), "the training recipe")
     seed: int = C.option(0, "seed of the model's init and the data order")
@@ -53,7 +99,8 @@ def resolve_run_config(file_data: Mapping[str, Any] | None = None, flags: Mappin
                        assignments: Sequence[str] = ()) -> RunConfig:
     """Defaults <- config file <- explicit flags (dotted keys) <- `--set key=value` (dotted keys).
 
-    The `model` section is `{name: resnet56, <config field>: value, ...}` (or just a name).
+    The `model` section is `{name: resnet56, <config field>: value, ...}` (or just a name), checked now, before any
+    data is read.
     """
     merged: dict[str, Any] = json.loads(json.dumps(dict(file_data or {})))
     if isinstance(merged.get("model"), str):
@@ -66,12 +113,7 @@ def resolve_run_config(file_data: Mapping[str, Any] | None = None, flags: Mappin
     if unknown:
         raise ConfigError(f"unknown config section {unknown[0]!r}{C.suggest(unknown[0], SECTIONS)}; "
                           f"valid sections: {', '.join(SECTIONS)}")
-    model = dict(merged.get("model") or {})
-    name = model.pop("name", RunConfig.model)
-    if not isinstance(name, str):
-        raise ConfigError(f"model.name must be a model name, got {name!r}")
-    model_config(name, **model)  # check the overrides now, before any data is read
-    return RunConfig(model=name, model_args=model,
+    return RunConfig(model=ModelConfig.from_section(merged.get("model") or {}),
                      data=C.from_dict(DataConfig, merged.get("data"), "data"),
                      train=C.from_dict(TrainConfig, merged.get("train"), "train"),
                      seed=C.coerce(merged.get("seed", 0), int, "seed"))
@@ -84,19 +126,17 @@ def load_data(data: DataConfig) -> Dataset:
 
 def build_model(cfg: RunConfig, dataset: Dataset) -> Net:
     """The run's model at initialization: seeded by the run's seed, sized by the data."""
-    derived = sorted(set(cfg.model_args) & set(dataset.model_kwargs()))
-    if derived:
-        raise ConfigError(f"model.{derived[0]} comes from the data ({cfg.data.name}); do not set it")
+    model_cfg = cfg.model.resolve(dataset.model_kwargs(), cfg.data.name)
     torch.manual_seed(cfg.seed)
-    return create_model(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
+    return build_preset(cfg.model.name, model_cfg)
 
 
 def hashed_config(cfg: RunConfig, dataset: Dataset, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What a run's results depend on: the resolved model config, the dataset's identity and the recipe (plus
     `extra`, e.g. which probes a claim records). Paths, download flags and the device are left out: they do not
     change what is trained."""
-    model_cfg = model_config(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
-    out = {"model": {"name": cfg.model, **C.to_dict(model_cfg)},
+    model_cfg = cfg.model.resolve(dataset.model_kwargs(), cfg.data.name)
+    out = {"model": {"name": cfg.model.name, **C.to_dict(model_cfg)},
            "data": {"name": cfg.data.name, "val_fraction": cfg.data.val_fraction, "split_seed": cfg.data.split_seed,
                     "train": len(dataset.train_y), "test": len(dataset.test_y),
                     # a generator's version, so a changed generator is not served the old runs; only where set, so
@@ -112,7 +152,7 @@ def locate_run(cfg: RunConfig, dataset: Dataset, out: str | Path, kind: str = "t
                extra: Mapping[str, Any] | None = None) -> Path:
     """runs/<kind>/<model>-<data>-<hash>/seed-<n>/ for this config."""
     safe_data = cfg.data.name.replace(":", "-").replace("/", "_").strip("_-")[-40:]
-    return hashed_run_dir(out, kind, f"{cfg.model}-{safe_data}", hashed_config(cfg, dataset, extra), cfg.seed)
+    return hashed_run_dir(out, kind, f"{cfg.model.name}-{safe_data}", hashed_config(cfg, dataset, extra), cfg.seed)
 
 
 @dataclass

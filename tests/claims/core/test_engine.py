@@ -14,11 +14,11 @@ from skiplab.claims.core.engine import GRADIENTS, Done, FunctionRun, Outcome, Ru
 from skiplab.claims.core.runspec import PersistedRecorder, Probes, Snapshots
 from skiplab.probes import GradientSignalCallback
 from skiplab.train import Callback, TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig, RunHooks, load_data, run_training
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig, RunHooks, load_data, run_training
 
 
 def make_spec(epochs=3):
-    cfg = RunConfig(model="resmlp", model_args={"depth": 2, "width": 16}, data=DataConfig("digits"),
+    cfg = RunConfig(model=ModelConfig("resmlp", {"depth": 2, "width": 16}), data=DataConfig("digits"),
                     train=TrainConfig(epochs=epochs, batch_size=64, lr=0.05, device="cpu"), seed=0)
     return RunSpec(cfg, probes=Probes(examples=32, every=1))
 
@@ -130,7 +130,7 @@ def test_jobs_train_after_what_they_start_from(tmp_path):
 def test_snapshots_survive_an_interruption(tmp_path):
     """A run with Snapshots killed mid-way resumes to the same snapshot index and weights as an uninterrupted run."""
     from safetensors.torch import load_file
-    cfg = RunConfig(model="resmlp", model_args={"depth": 2, "width": 16}, data=DataConfig("digits"),
+    cfg = RunConfig(model=ModelConfig("resmlp", {"depth": 2, "width": 16}), data=DataConfig("digits"),
                     train=TrainConfig(epochs=3, batch_size=256, lr=0.05, device="cpu"), seed=0)
     spec = RunSpec(cfg, probes=None, snapshots=Snapshots(every=2, examples=64))
     ref = execute([spec], Done(tmp_path / "ref"), say=lambda s: None)

@@ -118,8 +118,8 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        args = self.run.model_args
-        return f"{self.run.model}{C.stable_hash(args, 4) if args else ''} seed {self.run.seed}"
+        args = self.run.model.overrides
+        return f"{self.run.model.name}{C.stable_hash(args, 4) if args else ''} seed {self.run.seed}"
 
     @property
     def after(self) -> tuple[Any, ...]:
@@ -128,8 +128,7 @@ class RunSpec:
     @property
     def cost(self) -> float:
         """Relative training cost, for scheduling the heaviest first: depth x epochs x cost_factor."""
-        from skiplab.models import model_config
-        depth = getattr(model_config(self.run.model, **self.run.model_args), "depth", 1)
+        depth = getattr(self.run.model.resolve(), "depth", 1)
         return float(depth) * self.run.train.epochs * self.cost_factor
 
     def dataset(self) -> Dataset:
