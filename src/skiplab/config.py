@@ -2,6 +2,10 @@
 
 Every field carries its help text in `metadata["help"]` (see `option`), so `--help` and docs cannot drift from the
 code. Unknown keys and ill-typed values raise `ConfigError` naming the field and what would be valid.
+
+A config whose written form is not the record of its fields (a run's ModelConfig: `resnet56`, or
+`{name: resnet56, h: 0.5}`) defines `section()` (its written form) and the classmethod `from_section(value, where)`
+(which reads it back and checks it); `to_dict` and `from_dict` use them.
 """
 
 from __future__ import annotations
@@ -81,6 +85,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
+        if hasattr(tp, "from_section"):
+            return tp.from_section(value, where)
         return from_dict(tp, value, where)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -129,6 +135,8 @@ def replace(cfg: T, where: str = "config", **overrides: Any) -> T:
 def to_dict(cfg: Any, shallow: bool = False) -> Any:
     """A JSON-ready dict of a (nested) dataclass config; tuples become lists unless `shallow`."""
     if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        if hasattr(cfg, "section") and not shallow:
+            return to_dict(cfg.section())
         if shallow:
             return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.init}
         return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.init}

@@ -6,15 +6,15 @@ from typer.testing import CliRunner
 from skiplab.cli import app
 from skiplab.pruning import MASKS, density, load_masks
 from skiplab.train import TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig, run_training
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig, load_data, run_training
 
 runner = CliRunner()
 
 
 def test_prune_cli(tmp_path):
-    cfg = RunConfig(model="resnet8", model_args={"widths": (4, 8, 8)}, data=DataConfig(name="digits"),
+    cfg = RunConfig(model=ModelConfig("resnet8", {"widths": (4, 8, 8)}), data=DataConfig(name="digits"),
                     train=TrainConfig(epochs=1, batch_size=256, lr=0.05, eval_batch_size=500))
-    run = run_training(cfg, tmp_path / "runs", verbose=False).run_dir
+    run = run_training(cfg, tmp_path / "runs" / "dense", load_data(cfg.data), verbose=False).run_dir
     r = runner.invoke(app, ["prune", "--run", str(run), "--rounds", "2", "--fraction", "0.5"])
     assert r.exit_code == 0, r.output
     rounds = sorted(run.glob("prune-*/round-*"))

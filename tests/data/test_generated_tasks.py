@@ -63,9 +63,9 @@ def test_listed(name):
 
 def test_generator_version_joins_the_run_hash(tmp_path, monkeypatch):
     # a changed generator (a bumped VERSION) must not be served the runs trained on its old data
-    from skiplab.train.experiment import DataConfig, RunConfig, hashed_config
+    from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig, hashed_config
     monkeypatch.setattr(multiscale, "SPLITS", (30, 12))
-    cfg = RunConfig(model="resnet8", data=DataConfig(name="multiscale"))
+    cfg = RunConfig(model=ModelConfig("resnet8"), data=DataConfig(name="multiscale"))
     ds = load_dataset("multiscale", cache_dir=tmp_path)
     assert ds.info.version == f"multiscale-v{multiscale.VERSION}"
     before = hashed_config(cfg, ds)
@@ -73,4 +73,4 @@ def test_generator_version_joins_the_run_hash(tmp_path, monkeypatch):
     after = hashed_config(cfg, load_dataset("multiscale", cache_dir=tmp_path))
     assert before["data"]["version"] != after["data"]["version"] and before["model"] == after["model"]
     # file-based and older sources carry no version: their run hashes are unchanged
-    assert "version" not in hashed_config(RunConfig(model="resnet8"), load_dataset("digits"))["data"]
+    assert "version" not in hashed_config(RunConfig(model=ModelConfig("resnet8")), load_dataset("digits"))["data"]

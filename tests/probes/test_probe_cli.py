@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from skiplab.cli import app
 from skiplab.train import TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig, run_training
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig, load_data, run_training
 
 runner = CliRunner()
 BLOCKS = ["stages.0.blocks.0", "stages.0.blocks.1"]
@@ -15,9 +15,9 @@ BLOCKS = ["stages.0.blocks.0", "stages.0.blocks.1"]
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    cfg = RunConfig(model="resmlp", model_args={"depth": 2}, data=DataConfig(name="digits"),
+    cfg = RunConfig(model=ModelConfig("resmlp", {"depth": 2}), data=DataConfig(name="digits"),
                     train=TrainConfig(epochs=1, lr=0.05, device="cpu"))
-    return run_training(cfg, tmp_path_factory.mktemp("runs"), verbose=False).run_dir
+    return run_training(cfg, tmp_path_factory.mktemp("run"), load_data(cfg.data), verbose=False).run_dir
 
 
 def rows(output, name):

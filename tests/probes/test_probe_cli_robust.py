@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from skiplab.cli import app
 from skiplab.train import TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig, run_training
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig, load_data, run_training
 
 runner = CliRunner()
 
@@ -19,9 +19,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     torch.set_num_threads(1)
-    cfg = RunConfig(model="resnet8", model_args={"widths": (4, 4, 4)}, data=DataConfig(name="digits"),
+    cfg = RunConfig(model=ModelConfig("resnet8", {"widths": (4, 4, 4)}), data=DataConfig(name="digits"),
                     train=TrainConfig(epochs=1, lr=0.05, device="cpu", max_steps=3, max_eval_examples=64))
-    return run_training(cfg, tmp_path_factory.mktemp("runs"), verbose=False).run_dir
+    return run_training(cfg, tmp_path_factory.mktemp("run"), load_data(cfg.data), verbose=False).run_dir
 
 
 def test_attack_table_and_json(run_dir, tmp_path):

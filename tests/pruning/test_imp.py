@@ -10,10 +10,10 @@ from skiplab.pruning import (MASKS, PruneConfig, density, effective_zeros, imp, 
                              magnitude_masks, rewind_file, rewound_weights, train_dense, train_masked)
 from skiplab.train import Callback, TrainConfig
 from skiplab.train.checkpoint import CKPT, read_weights
-from skiplab.train.experiment import DataConfig, RunConfig, build_model, load_data
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig, build_model, load_data
 from skiplab.train.load import load_run
 
-CFG = RunConfig(model="resnet8", model_args={"widths": (4, 8, 8)}, data=DataConfig(name="digits"),
+CFG = RunConfig(model=ModelConfig("resnet8", {"widths": (4, 8, 8)}), data=DataConfig(name="digits"),
                 train=TrainConfig(epochs=2, batch_size=256, lr=0.05, eval_batch_size=500), seed=0)
 
 

@@ -10,7 +10,8 @@ import torch
 from skiplab.errors import CheckpointError
 from skiplab.train import Callback, TrainConfig
 from skiplab.train.checkpoint import CKPT, load_model_weights
-from skiplab.train.experiment import DataConfig, RunConfig, build_model, run_training
+from skiplab.train.experiment import (DataConfig, ModelConfig, RunConfig, RunHooks, build_model, load_data,
+                                     run_training)
 from skiplab.train.load import load_run
 
 
@@ -21,10 +22,11 @@ class KeepWeights(Callback):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    cfg = RunConfig(model="resmlp", model_args={"depth": 2}, data=DataConfig(name="digits"),
+    cfg = RunConfig(model=ModelConfig("resmlp", {"depth": 2}), data=DataConfig(name="digits"),
                     train=TrainConfig(epochs=1, lr=0.05, device="cpu"), seed=1)
     keep = KeepWeights()
-    outcome = run_training(cfg, tmp_path_factory.mktemp("runs"), callbacks=[keep], verbose=False)
+    outcome = run_training(cfg, tmp_path_factory.mktemp("run"), load_data(cfg.data),
+                           hooks=RunHooks(callbacks=lambda d: [keep]), verbose=False)
     return outcome.run_dir, cfg, keep.weights
 
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from skiplab.errors import ConfigError
 from skiplab.train import TrainConfig
 from skiplab.train import distributed as D
-from skiplab.train.experiment import resolve_run_config, run_training
+from skiplab.train.experiment import load_data, resolve_run_config, run_training
 from skiplab.train.loop import check_sync_bn
 
 # A norm-free net (resmlp has no batch norm by default), so per-rank statistics cannot differ from the global
@@ -35,7 +35,7 @@ def torchrun(cwd, run_dir, epochs, *extra):
 
 def one_process(run_dir, epochs):
     cfg = resolve_run_config({"model": "resmlp"}, {"train.epochs": epochs}, SETTINGS)
-    run_training(cfg, run_dir=run_dir, verbose=False)
+    run_training(cfg, run_dir, load_data(cfg.data), verbose=False)
 
 
 def weights(run_dir):

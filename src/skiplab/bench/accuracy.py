@@ -51,10 +51,10 @@ def time_to_accuracy(run: RunConfig, target: float, say: SAY = print, verbose: b
         say(f"  epoch {r['epoch']:3d}  {r['train_s']:7.2f} s  test acc {r['test_acc']:.2%}"
             if r["test_acc"] is not None else f"  epoch {r['epoch']:3d}  {r['train_s']:7.2f} s")
     hit = out["reached"]
-    say(f"{run.model}: {out['final_test_acc']:.2%} after {out['train_s']:.2f} s of training "
+    say(f"{run.model.name}: {out['final_test_acc']:.2%} after {out['train_s']:.2f} s of training "
         f"(+ {out['compile_s']:.1f} s compile); target {target:.0%} "
         + (f"reached at epoch {hit['epoch']}, {hit['train_s']:.2f} s" if hit else "not reached"))
-    return {"model": run.model, "data": run.data.name, "recipe": to_dict(run.train), **out}
+    return {"model": run.model.name, "data": run.data.name, "recipe": to_dict(run.train), **out}
 
 
 def mean_std(xs: list[float]) -> dict[str, float]:
@@ -76,11 +76,12 @@ def large_batch_check(run: RunConfig, base_batch: int, big_batch: int, seeds: li
     data = load_data(run.data)
     base_cfg = dataclasses.replace(run.train, batch_size=base_batch)
     recipes = {base_batch: base_cfg, big_batch: large_batch(base_cfg, big_batch, base_batch, rule=rule)}  # type: ignore[arg-type]
-    out: dict[str, Any] = {"model": run.model, "data": run.data.name, "rule": rule, "seeds": seeds, "batches": {}}
+    out: dict[str, Any] = {"model": run.model.name, "data": run.data.name, "rule": rule, "seeds": seeds,
+                           "batches": {}}
     for batch, cfg in recipes.items():
         accs = []
         for seed in seeds:
-            one = RunConfig(model=run.model, model_args=run.model_args, data=run.data, train=cfg, seed=seed)
+            one = dataclasses.replace(run, train=cfg, seed=seed)
             history = fit(build_model(one, data), data, cfg, seed=seed, verbose=False)
             acc = 1 - history.final["test_err"] if history.status == "finished" else float("nan")
             accs.append(acc)
@@ -89,6 +90,6 @@ def large_batch_check(run: RunConfig, base_batch: int, big_batch: int, seeds: li
                                       **mean_std(accs)}
     a, b = out["batches"][str(base_batch)], out["batches"][str(big_batch)]
     out["difference"] = b["mean"] - a["mean"]
-    say(f"{run.model}: batch {base_batch} {a['mean']:.2%} +- {a['std']:.2%}, batch {big_batch} "
+    say(f"{run.model.name}: batch {base_batch} {a['mean']:.2%} +- {a['std']:.2%}, batch {big_batch} "
         f"{b['mean']:.2%} +- {b['std']:.2%} ({len(seeds)} seeds), difference {out['difference']:+.2%}")
     return out

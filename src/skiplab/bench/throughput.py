@@ -28,7 +28,8 @@ from ..errors import ConfigError
 from ..flop_count import flops
 from ..models import create_model
 from ..train.config import TrainConfig
-from ..train.loop import TrainStep, distribute
+from ..train.loop import distribute
+from ..train.step import TrainStep
 from .baseline import BaselineResNet
 
 SETTINGS = ("skiplab", "skiplab-cudagraphs", "eager-fp32", "compiled-bf16")

@@ -63,7 +63,7 @@ def gradients(run: Path = _RUN,
     x, y = _pick(data, examples, seed)
     model.train()
     r = gradient_signal(model, x.to(dev), y.to(dev))
-    table = Table(title=f"gradient signal: {cfg.model} on {cfg.data.name}, {r['examples']} examples, {r['mode']}, "
+    table = Table(title=f"gradient signal: {cfg.model.name} on {cfg.data.name}, {r['examples']} examples, {r['mode']}, "
                         f"loss {r['loss']:.4f}", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("layer", "g = |dL/dx| |x|", "|dL/dx|", "|x|"):
         table.add_column(col, justify="left" if col == "layer" else "right", no_wrap=col == "layer")
@@ -100,7 +100,7 @@ def jacobian(run: Path = _RUN,
     e2e = end_to_end_singular_values(model, x, bn_mode=mode)
     used = {m.split(" ")[0] for m in spectra.methods.values()}
     one_method = len(used) <= 1  # name it once in the title, so the table fits 80 columns
-    title = f"block Jacobians: {cfg.model} on {cfg.data.name}, one example, {mode}"
+    title = f"block Jacobians: {cfg.model.name} on {cfg.data.name}, one example, {mode}"
     table = Table(title=title + (f", {used.pop()}" if used and one_method else ""), title_justify="left",
                   box=box.SIMPLE_HEAD)
     cols = ["block", "kind", "D"] + ([] if one_method else ["method"]) + ["med |mu-1|", "p90 |mu-1|", "radius"]
@@ -163,7 +163,7 @@ def alignment(run: Path = _RUN,
     mode = calibrate_batchnorm(model, xs.to(dev))
     x, y = _held_out(data, examples)
     r = alignment_probe(model, x.to(dev), y.to(dev), null_seed=seed)
-    table = Table(title=f"residual/error alignment: {cfg.model} on {cfg.data.name}, {r['examples']} held-out "
+    table = Table(title=f"residual/error alignment: {cfg.model.name} on {cfg.data.name}, {r['examples']} held-out "
                         f"examples, {mode}, loss {r['loss']:.4f}", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("block", "cos(F, -g)", "std", "null", "null std"):
         table.add_column(col, justify="left" if col == "block" else "right", no_wrap=col == "block")
@@ -194,7 +194,7 @@ def readout(run: Path = _RUN,
     r = readout_probe(model, x.to(dev), y.to(dev), calibrate_x=xs.to(dev))
     calibrate_batchnorm(model, xs.to(dev))  # the linear probes read the whole net with calibrated statistics
     lin = linear_readout(model, xs.to(dev), ys, x.to(dev), y)
-    table = Table(title=f"readout after each block: {cfg.model} on {cfg.data.name}, {r['examples']} held-out "
+    table = Table(title=f"readout after each block: {cfg.model.name} on {cfg.data.name}, {r['examples']} held-out "
                         f"examples", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("after", "kind", "head loss", "head error", "linear loss", "linear error"):
         table.add_column(col, justify="left" if col in ("after", "kind") else "right", no_wrap=col == "after")

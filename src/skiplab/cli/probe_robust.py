@@ -47,7 +47,7 @@ def attack(run: Path = _RUN,
     x, y = _held_out(data, examples)
     c = robust_curve(model, x.to(dev), y.to(dev), grid, standard_attacks(norm, steps, restarts), pixel_range(data),
                      seed=seed)  # type: ignore[arg-type]
-    table = Table(title=f"robust accuracy: {cfg.model} on {cfg.data.name}, {c['examples']} held-out examples, "
+    table = Table(title=f"robust accuracy: {cfg.model.name} on {cfg.data.name}, {c['examples']} held-out examples, "
                         f"{norm}, {mode}", title_justify="left", box=box.SIMPLE_HEAD)
     labels = list(c["per_attack"])
     for col in ["epsilon", "worst of all"] + labels:
@@ -76,10 +76,10 @@ def lipschitz(run: Path = _RUN, examples: int = _EXAMPLES, calibrate: int = _CAL
     try:
         b = lipschitz_bounds(model, x[:1].to(dev))
     except ValueError as e:
-        raise ConfigError(f"lipschitz: {e} (model {cfg.model}); bounds cover additive, additive-post and plain "
+        raise ConfigError(f"lipschitz: {e} (model {cfg.model.name}); bounds cover additive, additive-post and plain "
                           "blocks") from None
     low = margin_gradients(model, x.to(dev), y.to(dev))
-    table = Table(title=f"Lipschitz bounds (L2): {cfg.model} on {cfg.data.name}, {mode}", title_justify="left",
+    table = Table(title=f"Lipschitz bounds (L2): {cfg.model.name} on {cfg.data.name}, {mode}", title_justify="left",
                   box=box.SIMPLE_HEAD)
     for col in ("block", "kind", "Lip(F) <=", "Lip(block) <="):
         table.add_column(col, justify="left" if col in ("block", "kind") else "right", no_wrap=col == "block")

@@ -42,8 +42,8 @@ def prune(run: Path = typer.Option(..., "--run", help="a finished run folder (ru
     data = load_data(cfg.data)
     folder = Path(run) / f"prune-{C.stable_hash(C.to_dict(cfg_prune), n=8)}"
     dirs = imp(cfg, Path(run), folder, rounds, cfg_prune, data, say=out_console.print, verbose=verbose)
-    table = Table(title=f"IMP of {cfg.model} on {cfg.data.name} ({fraction:.0%} per round, {scope}, rewind to step "
-                        f"{rewind_step})", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=f"IMP of {cfg.model.name} on {cfg.data.name} ({fraction:.0%} per round, {scope}, rewind to "
+                        f"step {rewind_step})", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("round", "weights left", "test error", "folder"):
         table.add_column(col, justify="left" if col == "folder" else "right")
     base = read_result(Path(run)) or {}

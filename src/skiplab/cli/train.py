@@ -12,11 +12,13 @@ from ..errors import ConfigError
 from ..pruning import rewind_file
 from ..train import SaveWeightsAt, distributed as D
 from ..train.config import TrainConfig
-from ..train.experiment import DataConfig, RunConfig, resolve_run_config, run_training
+from ..train.experiment import (DataConfig, Existing, ModelConfig, RunConfig, RunHooks, load_data, locate_run,
+                                resolve_run_config, run_training, training_device)
 from .common import err_console, out_console, user_errors
 
 # Help text comes from the config fields' metadata, so flags and `skiplab list options` cannot drift apart.
-_T, _D, _R = C.field_help(TrainConfig), C.field_help(DataConfig), C.field_help(RunConfig)
+_T, _D, _M, _R = (C.field_help(TrainConfig), C.field_help(DataConfig), C.field_help(ModelConfig),
+                  C.field_help(RunConfig))
 
 
 def _pct(x: object) -> str:
@@ -25,7 +27,7 @@ def _pct(x: object) -> str:
 
 @user_errors
 def train(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help=f"{_R['model']} (default {RunConfig.model})"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=f"{_M['name']} (default {ModelConfig.name})"),
     data: Optional[str] = typer.Option(None, "--data", "-d",
                                        help=f"{_D['name']} (default {DataConfig.name})"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help=_D["root"]),
@@ -64,9 +66,13 @@ def train(
     steps = sorted(set(save_weights_at or []))
     if steps and steps[0] < 0:
         raise ConfigError(f"--save-weights-at must be >= 0, got {steps[0]}")
-    callbacks = (lambda d: [SaveWeightsAt(k, d / rewind_file(k)) for k in steps]) if steps else ()
+    hooks = RunHooks(callbacks=lambda d: [SaveWeightsAt(k, d / rewind_file(k)) for k in steps])
     with D.from_torchrun(cfg.train.device):  # under torchrun: one rank of a DDP run; otherwise a no-op
-        outcome = run_training(cfg, out, run_dir=run_dir, resume=resume, force=force, callbacks=callbacks)
+        training_device(cfg.train)  # a device this machine lacks is refused before the data is read
+        dataset = load_data(cfg.data)
+        folder = run_dir or locate_run(cfg, dataset, out)
+        existing: Existing = "restart" if force else "resume" if resume else "refuse"
+        outcome = run_training(cfg, folder, dataset, existing=existing, hooks=hooks)
         if not D.is_main():
             return
     r = outcome.result
@@ -77,10 +83,10 @@ def train(
             err_console.print(f"  no {rewind_file(k)} in it: it was trained without --save-weights-at {k}")
     status = r.get("status")
     if status == "diverged":
-        err_console.print(f"[{cfg.model}] diverged (non-finite loss) at step {r.get('diverged_step')}; "
+        err_console.print(f"[{cfg.model.name}] diverged (non-finite loss) at step {r.get('diverged_step')}; "
                           "the last good checkpoint is kept")
     out_console.print(
-        f"{cfg.model} on {cfg.data.name}: {status} after {final.get('epoch', 0)} epochs, "
+        f"{cfg.model.name} on {cfg.data.name}: {status} after {final.get('epoch', 0)} epochs, "
         f"train error {_pct(final.get('train_err'))}, test error {_pct(final.get('test_err'))}"
         + (f" ({outcome.seconds:.1f}s)" if not outcome.reused else "")
         + f"\n  run folder: {outcome.run_dir}")

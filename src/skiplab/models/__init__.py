@@ -8,7 +8,7 @@ presets; importing `families` below registers them all."""
 from .batchnorm import calibrate_batchnorm, has_batchnorm
 from .blocks import Block, NotLesionable, PlainBlock, ResidualBlock
 from .net import Net, Stage
-from .registry import create_model, describe_models, list_models, model_config, register_model
+from .registry import build_preset, create_model, describe_models, list_models, model_config, register_model
 from . import families  # noqa: F401  (importing it registers every family's presets)
 from .families.mlp import MLPConfig, build_mlp
 from .families.resnet_cifar import ResNetConfig, build_resnet
@@ -16,6 +16,6 @@ from .families.vgg import VGGConfig, build_vgg
 
 __all__ = [
     "Block", "MLPConfig", "Net", "NotLesionable", "PlainBlock", "ResNetConfig", "ResidualBlock", "Stage",
-    "VGGConfig", "build_mlp", "build_resnet", "build_vgg", "calibrate_batchnorm", "create_model",
+    "VGGConfig", "build_mlp", "build_preset", "build_resnet", "build_vgg", "calibrate_batchnorm", "create_model",
     "describe_models", "has_batchnorm", "list_models", "model_config", "register_model",
 ]

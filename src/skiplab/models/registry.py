@@ -52,8 +52,12 @@ def model_config(name: str, **overrides: Any) -> Any:
 
 def create_model(name: str, **overrides: Any) -> Net:
     """Build the preset `name`, e.g. `create_model("resnet56", num_classes=10, in_channels=3, h=0.5)`."""
-    spec = _spec(name)
-    return spec.build(model_config(name, **overrides), name)
+    return build_preset(name, model_config(name, **overrides))
+
+
+def build_preset(name: str, config: Any) -> Net:
+    """Build the preset `name` from `config`, its config already resolved (`model_config(name, ...)`)."""
+    return _spec(name).build(config, name)
 
 
 def list_models() -> list[str]:

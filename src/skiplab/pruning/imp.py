@@ -23,8 +23,7 @@ from ..errors import ConfigError
 from ..models import Net
 from ..train import Callback, SaveWeightsAt
 from ..train import distributed as D
-from ..train.checkpoint import STATE
-from ..train.experiment import RunConfig, RunOutcome, build_model, run_training
+from ..train.experiment import RunConfig, RunHooks, RunOutcome, build_model, run_training
 from ..train.runs import RESULT
 from .io import MASKS, load_masks, load_pruned, rewind_file, rewound_weights, save_masks
 from .masks import Masks, apply_masks, density, magnitude_masks, shuffle_masks
@@ -50,16 +49,11 @@ class PruneConfig:
             raise ConfigError(f"prune.rewind_step must be >= 0, got {self.rewind_step}")
 
 
-def _unfinished(directory: Path) -> bool:
-    return (directory / STATE).exists() and not (directory / RESULT).exists()
-
-
 def train_dense(cfg: RunConfig, run_dir: Path, data: Dataset, rewind_step: int = 0, verbose: bool = False,
                 extra: dict[str, Any] | None = None, callbacks: Sequence[Callback] = ()) -> RunOutcome:
     """The dense run an IMP chain starts from; it saves its weights after `rewind_step` steps for rewinding."""
-    run_dir = Path(run_dir)
-    return run_training(cfg, run_dir=run_dir, resume=_unfinished(run_dir), verbose=verbose, dataset=data,
-                        callbacks=lambda d: [SaveWeightsAt(rewind_step, d / rewind_file(rewind_step)), *callbacks],
+    hooks = RunHooks(callbacks=lambda d: [SaveWeightsAt(rewind_step, d / rewind_file(rewind_step)), *callbacks])
+    return run_training(cfg, Path(run_dir), data, existing="resume", hooks=hooks, verbose=verbose,
                         extra={"tickets": {"role": "dense", "rewind_step": rewind_step, **(extra or {})}})
 
 
@@ -68,7 +62,6 @@ def train_masked(cfg: RunConfig, run_dir: Path, data: Dataset, masks: Masks,
                  extra: dict[str, Any] | None = None, callbacks: Sequence[Callback] = ()) -> RunOutcome:
     """Train `cfg`'s model with `masks`, starting from `weights` (a dense state dict; None: the model as
     `cfg.seed` builds it). The masks are written to run_dir/masks.safetensors before training."""
-    run_dir = Path(run_dir)
 
     def prepare(model: Net, directory: Path) -> None:
         if weights is not None:
@@ -77,8 +70,8 @@ def train_masked(cfg: RunConfig, run_dir: Path, data: Dataset, masks: Masks,
         if D.is_main():  # under torchrun every rank prunes its model, rank 0 writes the file
             save_masks(directory / MASKS, masks)
 
-    return run_training(cfg, run_dir=run_dir, resume=_unfinished(run_dir), verbose=verbose, dataset=data,
-                        prepare=prepare, callbacks=callbacks,
+    hooks = RunHooks(callbacks=lambda d: callbacks, prepare=prepare)
+    return run_training(cfg, Path(run_dir), data, existing="resume", hooks=hooks, verbose=verbose,
                         extra={"tickets": {"density": density(masks), **(extra or {})}})
 
 

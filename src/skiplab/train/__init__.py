@@ -2,8 +2,9 @@
 
 from .callbacks import Callback, History, SaveWeightsAt, TrainState
 from .config import TrainConfig
-from .loop import TrainStep, evaluate, fit, model_signature, resolve_device
+from .loop import fit, model_signature, resolve_device
 from .runs import PROTOCOL, read_result, run_dir
+from .step import TrainStep, evaluate
 
 __all__ = ["Callback", "History", "PROTOCOL", "SaveWeightsAt", "TrainConfig", "TrainState", "TrainStep", "evaluate",
            "fit", "model_signature", "read_result", "resolve_device", "run_dir"]

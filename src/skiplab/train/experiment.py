@@ -1,5 +1,6 @@
 """A training run as data: `RunConfig` (model + data + train + seed) resolved from defaults, a YAML/JSON file,
-flags and dotted `--set` overrides, and `run_training()`, which finds, resumes or starts its run folder."""
+flags and dotted `--set` overrides; `locate_run()`, its hashed run folder; and `run_training()`, which trains it in
+a folder: a finished run is reused, an unfinished one refused, resumed or restarted as the caller says."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import torch
 
@@ -16,7 +17,7 @@ from .. import config as C
 from .._atomic import write_json
 from ..data import Dataset, load_dataset
 from ..errors import ConfigError
-from ..models import Net, create_model, model_config
+from ..models import Net, build_preset, model_config
 from . import distributed as D
 from .callbacks import Callback, History
 from .checkpoint import STATE, read_state
@@ -36,10 +37,56 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """The run's model: a registered preset and overrides of its config's fields, e.g.
+    `ModelConfig("resnet20", {"depth": 14})`. Checked on construction: an unknown model, or an unknown or
+    ill-typed override, is a ConfigError. Config files and config.json write it as its section,
+    `{name: resnet56, h: 0.5}` (or just `resnet56`)."""
+
+    name: str = C.option("resnet20", "registered model name (`skiplab list models`)")
+    overrides: Mapping[str, Any] = field(default_factory=dict,
+                                         metadata={"help": "overrides of the model's config, e.g. {h: 0.5}"})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ConfigError(f"model.name must be a model name, got {self.name!r}")
+        if not isinstance(self.overrides, Mapping):
+            raise ConfigError(f"model: overrides must be a mapping of config fields, got {self.overrides!r}")
+        object.__setattr__(self, "overrides", dict(self.overrides))  # a copy: the caller's dict may change
+        model_config(self.name, **self.overrides)
+
+    def resolve(self, derived: Mapping[str, Any] | None = None, data: str = "") -> Any:
+        """The family's typed config (ResNetConfig, ...): the preset, sized by the fields that come from the data
+        (`derived`: Dataset.model_kwargs(), classes, channels, input size and normalization), with the overrides
+        applied. Without `derived`, the preset's own sizes (enough for depth or widths). An override of a derived
+        field is refused (`data` names the data in the message)."""
+        derived = dict(derived or {})
+        clash = sorted(set(self.overrides) & set(derived))
+        if clash:
+            raise ConfigError(f"model.{clash[0]} comes from the data ({data}); do not set it")
+        return model_config(self.name, **derived, **self.overrides)
+
+    def section(self) -> dict[str, Any]:
+        """As config files and config.json write it: {"name": ..., <config field>: value, ...}."""
+        return {"name": self.name, **self.overrides}
+
+    @classmethod
+    def from_section(cls, section: Any, where: str = "model") -> ModelConfig:
+        """From a config file's model section: a model name, or {name: ..., <config field>: value, ...} (no name:
+        the default model)."""
+        if section is None:
+            return cls()
+        if isinstance(section, str):
+            return cls(section)
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"{where}: expected a model name or a mapping, got {section!r}")
+        overrides = dict(section)
+        return cls(overrides.pop("name", cls.name), overrides)
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    model: str = C.option("resnet20", "registered model name (`skiplab list models`)")
-    model_args: Mapping[str, Any] = field(default_factory=dict,
-                                          metadata={"help": "overrides of the model's config, e.g. {h: 0.5}"})
+    model: ModelConfig = C.option(ModelConfig(), "the model: a registered name and overrides of its config")
     data: DataConfig = C.option(DataConfig(), "the dataset")
     train: TrainConfig = C.option(TrainConfig(), "the training recipe")
     seed: int = C.option(0, "seed of the model's init and the data order")
@@ -52,7 +99,8 @@ def resolve_run_config(file_data: Mapping[str, Any] | None = None, flags: Mappin
                        assignments: Sequence[str] = ()) -> RunConfig:
     """Defaults <- config file <- explicit flags (dotted keys) <- `--set key=value` (dotted keys).
 
-    The `model` section is `{name: resnet56, <config field>: value, ...}` (or just a name).
+    The `model` section is `{name: resnet56, <config field>: value, ...}` (or just a name), checked now, before any
+    data is read.
     """
     merged: dict[str, Any] = json.loads(json.dumps(dict(file_data or {})))
     if isinstance(merged.get("model"), str):
@@ -65,12 +113,7 @@ def resolve_run_config(file_data: Mapping[str, Any] | None = None, flags: Mappin
     if unknown:
         raise ConfigError(f"unknown config section {unknown[0]!r}{C.suggest(unknown[0], SECTIONS)}; "
                           f"valid sections: {', '.join(SECTIONS)}")
-    model = dict(merged.get("model") or {})
-    name = model.pop("name", RunConfig.model)
-    if not isinstance(name, str):
-        raise ConfigError(f"model.name must be a model name, got {name!r}")
-    model_config(name, **model)  # check the overrides now, before any data is read
-    return RunConfig(model=name, model_args=model,
+    return RunConfig(model=ModelConfig.from_section(merged.get("model") or {}),
                      data=C.from_dict(DataConfig, merged.get("data"), "data"),
                      train=C.from_dict(TrainConfig, merged.get("train"), "train"),
                      seed=C.coerce(merged.get("seed", 0), int, "seed"))
@@ -83,19 +126,17 @@ def load_data(data: DataConfig) -> Dataset:
 
 def build_model(cfg: RunConfig, dataset: Dataset) -> Net:
     """The run's model at initialization: seeded by the run's seed, sized by the data."""
-    derived = sorted(set(cfg.model_args) & set(dataset.model_kwargs()))
-    if derived:
-        raise ConfigError(f"model.{derived[0]} comes from the data ({cfg.data.name}); do not set it")
+    model_cfg = cfg.model.resolve(dataset.model_kwargs(), cfg.data.name)
     torch.manual_seed(cfg.seed)
-    return create_model(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
+    return build_preset(cfg.model.name, model_cfg)
 
 
 def hashed_config(cfg: RunConfig, dataset: Dataset, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What a run's results depend on: the resolved model config, the dataset's identity and the recipe (plus
     `extra`, e.g. which probes a claim records). Paths, download flags and the device are left out: they do not
     change what is trained."""
-    model_cfg = model_config(cfg.model, **{**dataset.model_kwargs(), **cfg.model_args})
-    out = {"model": {"name": cfg.model, **C.to_dict(model_cfg)},
+    model_cfg = cfg.model.resolve(dataset.model_kwargs(), cfg.data.name)
+    out = {"model": {"name": cfg.model.name, **C.to_dict(model_cfg)},
            "data": {"name": cfg.data.name, "val_fraction": cfg.data.val_fraction, "split_seed": cfg.data.split_seed,
                     "train": len(dataset.train_y), "test": len(dataset.test_y),
                     # a generator's version, so a changed generator is not served the old runs; only where set, so
@@ -111,7 +152,7 @@ def locate_run(cfg: RunConfig, dataset: Dataset, out: str | Path, kind: str = "t
                extra: Mapping[str, Any] | None = None) -> Path:
     """runs/<kind>/<model>-<data>-<hash>/seed-<n>/ for this config."""
     safe_data = cfg.data.name.replace(":", "-").replace("/", "_").strip("_-")[-40:]
-    return hashed_run_dir(out, kind, f"{cfg.model}-{safe_data}", hashed_config(cfg, dataset, extra), cfg.seed)
+    return hashed_run_dir(out, kind, f"{cfg.model.name}-{safe_data}", hashed_config(cfg, dataset, extra), cfg.seed)
 
 
 @dataclass
@@ -122,51 +163,71 @@ class RunOutcome:
     seconds: float
 
 
-def run_training(cfg: RunConfig, out: str | Path = "runs", *, run_dir: str | Path | None = None,
-                 resume: bool = False, force: bool = False,
-                 callbacks: Sequence[Callback] | Callable[[Path], Sequence[Callback]] = (),
-                 verbose: bool = True, kind: str = "train", extra: Mapping[str, Any] | None = None,
-                 dataset: Dataset | None = None, prepare: Callable[[Net, Path], None] | None = None) -> RunOutcome:
-    """Train `cfg` in its run folder: a finished run is returned as is, an unfinished one is resumed only when
-    asked (`resume`), `force` starts over. Data and model are checked before anything is written.
+def _no_callbacks(folder: Path) -> Sequence[Callback]:
+    return ()
 
-    `callbacks` may be a function of the run folder (for callbacks that persist what they record there);
-    `extra` joins the config hash; `dataset` skips loading when the caller already holds the data.
-    `prepare(model, run_dir)` changes the freshly built model before training starts or resumes (a lottery
-    ticket's masks and rewound weights, skiplab.pruning); a resumed run then loads its checkpoint over it.
-    """
-    check_sync_bn(cfg.train, resolve_device(cfg.train.device))  # bad input: refuse it before anything is written
-    dataset = dataset if dataset is not None else load_data(cfg.data)
-    model = build_model(cfg, dataset)
-    directory = Path(run_dir) if run_dir else locate_run(cfg, dataset, out, kind, extra)
+
+@dataclass(frozen=True)
+class RunHooks:
+    """What a caller adds to a run, given its folder: `callbacks(folder)` (recorders that persist what they record
+    there), and `prepare(model, folder)`, which changes the freshly built model before training starts or resumes
+    (a lottery ticket's masks and rewound weights, skiplab.pruning); a resumed run then loads its checkpoint over
+    it."""
+
+    callbacks: Callable[[Path], Sequence[Callback]] = _no_callbacks
+    prepare: Callable[[Net, Path], None] | None = None
+
+
+Existing = Literal["refuse", "resume", "restart"]
+"""What run_training does with an unfinished run in its folder: refuse to touch it (the default), resume it from its
+last checkpoint, or restart: clear the folder (also of a finished run) and train from scratch."""
+
+
+def training_device(train: TrainConfig) -> torch.device:
+    """The device `train` runs on here; a device or sync_bn setting this machine cannot honour is a ConfigError,
+    raised before any data is read or anything written."""
+    device = resolve_device(train.device)
+    check_sync_bn(train, device)
+    return device
+
+
+def run_training(cfg: RunConfig, folder: Path, data: Dataset, *, extra: Mapping[str, Any] | None = None,
+                 existing: Existing = "refuse", hooks: RunHooks = RunHooks(), verbose: bool = True) -> RunOutcome:
+    """Train `cfg` on `data` in `folder` (locate_run's, or one the caller chose): a finished run is returned as
+    is; an unfinished one is handled as `existing` says. The model is built before anything is written.
+    `extra` is what the folder's hash covers besides `cfg` (see hashed_config); config.json records it."""
+    if existing not in ("refuse", "resume", "restart"):
+        raise ValueError(f"existing must be refuse, resume or restart, got {existing!r}")
+    training_device(cfg.train)  # bad input: refuse it before anything is written
+    model = build_model(cfg, data)
+    folder = Path(folder)
     # Under torchrun every rank looks at the folder, and only rank 0 changes it: the barriers make all ranks see
     # it in the same state (before any rank creates it, and after rank 0 has cleared it).
     D.barrier()
-    clear = force and directory.exists()
-    if clear and not any((directory / f).exists() for f in ("config.json", STATE, RESULT)):
-        raise ConfigError(f"{directory}: --force would delete a folder that holds no skiplab run; "
+    clear = existing == "restart" and folder.exists()
+    if clear and not any((folder / f).exists() for f in ("config.json", STATE, RESULT)):
+        raise ConfigError(f"{folder}: --force would delete a folder that holds no skiplab run; "
                           "refusing (remove it yourself or choose another --run-dir)")
     D.barrier()
     if clear and D.is_main():
-        shutil.rmtree(directory)
+        shutil.rmtree(folder)
     D.barrier()
-    done = read_result(directory)
-    if done is not None and not force:
-        return RunOutcome(directory, done, reused=True, seconds=0.0)
-    if (directory / STATE).exists() and not resume:
-        state = read_state(directory)
-        raise ConfigError(f"{directory}: an unfinished run is there (epoch {state.get('epoch')} of "
+    done = read_result(folder)
+    if done is not None and existing != "restart":
+        return RunOutcome(folder, done, reused=True, seconds=0.0)
+    if (folder / STATE).exists() and existing == "refuse":
+        state = read_state(folder)
+        raise ConfigError(f"{folder}: an unfinished run is there (epoch {state.get('epoch')} of "
                           f"{cfg.train.epochs}); pass --resume to continue it or --force to start over")
-    directory.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     if D.is_main():  # under torchrun every rank trains (fit writes on rank 0 only) and resumes from rank 0's files
-        write_json(directory / "config.json", {"run": C.to_dict(cfg), "resolved": hashed_config(cfg, dataset, extra)})
+        write_json(folder / "config.json", {"run": C.to_dict(cfg), "resolved": hashed_config(cfg, data, extra)})
     t0 = time.perf_counter()
-    if prepare is not None:
-        prepare(model, directory)
-    cbs = callbacks(directory) if callable(callbacks) else callbacks
-    history: History = fit(model, dataset, cfg.train, seed=cfg.seed, run_dir=directory, resume=resume,
-                           callbacks=cbs, verbose=verbose,
-                           extra_result={"dataset": dataset.summary(), "params": model.num_parameters()})
+    if hooks.prepare is not None:
+        hooks.prepare(model, folder)
+    history: History = fit(model, data, cfg.train, seed=cfg.seed, run_dir=folder, resume=existing == "resume",
+                           callbacks=hooks.callbacks(folder), verbose=verbose,
+                           extra_result={"dataset": data.summary(), "params": model.num_parameters()})
     D.barrier()  # rank 0 has written result.json before any rank reads it, here or in a claim's measure
-    result = read_result(directory) or {"status": history.status, "final": history.final}
-    return RunOutcome(directory, result, reused=False, seconds=time.perf_counter() - t0)
+    result = read_result(folder) or {"status": history.status, "final": history.final}
+    return RunOutcome(folder, result, reused=False, seconds=time.perf_counter() - t0)

@@ -33,9 +33,18 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     if not isinstance(saved, dict) or not isinstance(saved.get("run"), dict):
         raise CheckpointError(f"{path}: no 'run' section; not written by skiplab train")
     try:
-        return C.from_dict(RunConfig, saved["run"], "run")
+        return C.from_dict(RunConfig, _current(saved["run"]), "run")
     except ConfigError as e:  # a config this version of skiplab no longer accepts
         raise CheckpointError(f"{path}: {e}") from None
+
+
+def _current(run: dict[str, Any]) -> dict[str, Any]:
+    """A saved run config in today's form. Runs saved before the model section was a ModelConfig wrote the model
+    as `"model": name, "model_args": {...}`; today it is the section `"model": {"name": name, ...}`."""
+    if not (isinstance(run.get("model"), str) and isinstance(run.get("model_args"), dict)):
+        return run
+    rest = {k: v for k, v in run.items() if k not in ("model", "model_args")}
+    return {"model": {"name": run["model"], **run["model_args"]}, **rest}
 
 
 def load_run(run_dir: str | Path, dataset: Dataset | None = None) -> tuple[Net, Dataset, RunConfig]:

@@ -14,11 +14,11 @@ from skiplab.claims.core.engine import GRADIENTS, Done, FunctionRun, Outcome, Ru
 from skiplab.claims.core.runspec import PersistedRecorder, Probes, Snapshots
 from skiplab.probes import GradientSignalCallback
 from skiplab.train import Callback, TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig, load_data, run_training
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig, RunHooks, load_data, run_training
 
 
 def make_spec(epochs=3):
-    cfg = RunConfig(model="resmlp", model_args={"depth": 2, "width": 16}, data=DataConfig("digits"),
+    cfg = RunConfig(model=ModelConfig("resmlp", {"depth": 2, "width": 16}), data=DataConfig("digits"),
                     train=TrainConfig(epochs=epochs, batch_size=64, lr=0.05, device="cpu"), seed=0)
     return RunSpec(cfg, probes=Probes(examples=32, every=1))
 
@@ -41,8 +41,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     data = load_data(spec.run.data)
     x, y = probe_batch(data, spec.probes.examples)
     with pytest.raises(KeyboardInterrupt):  # killed right after epoch 2's checkpoint
-        run_training(spec.run, tmp_path / "b", kind="claims", extra=spec.extra, verbose=False,
-                     callbacks=lambda d: [PersistedRecorder(GradientSignalCallback(x, y), d / GRADIENTS), Crash()])
+        record = RunHooks(callbacks=lambda d: [PersistedRecorder(GradientSignalCallback(x, y), d / GRADIENTS), Crash()])
+        run_training(spec.run, spec.folder(tmp_path / "b"), data, extra=spec.extra, hooks=record, verbose=False)
     said = []
     runs = execute([spec, spec], Done(tmp_path / "b"), say=said.append)  # listed twice, trained once
     assert len(said) == 1 and "resumed" in said[0] and "finished" in said[0]
@@ -130,14 +130,14 @@ def test_jobs_train_after_what_they_start_from(tmp_path):
 def test_snapshots_survive_an_interruption(tmp_path):
     """A run with Snapshots killed mid-way resumes to the same snapshot index and weights as an uninterrupted run."""
     from safetensors.torch import load_file
-    cfg = RunConfig(model="resmlp", model_args={"depth": 2, "width": 16}, data=DataConfig("digits"),
+    cfg = RunConfig(model=ModelConfig("resmlp", {"depth": 2, "width": 16}), data=DataConfig("digits"),
                     train=TrainConfig(epochs=3, batch_size=256, lr=0.05, device="cpu"), seed=0)
     spec = RunSpec(cfg, probes=None, snapshots=Snapshots(every=2, examples=64))
     ref = execute([spec], Done(tmp_path / "ref"), say=lambda s: None)
     data = load_data(cfg.data)
     with pytest.raises(KeyboardInterrupt):
-        run_training(cfg, tmp_path / "b", kind="claims", extra=spec.extra, verbose=False,
-                     callbacks=lambda d: [*spec.callbacks(data, d), Crash()])
+        run_training(cfg, spec.folder(tmp_path / "b"), data, extra=spec.extra, verbose=False,
+                     hooks=RunHooks(callbacks=lambda d: [*spec.callbacks(data, d), Crash()]))
     resumed = execute([spec], Done(tmp_path / "b"), say=lambda s: None)
     want, got = ref.snapshots(spec), resumed.snapshots(spec)
     assert got == want and want["steps"][0] == 0 and want["steps"][-1] == 3 * 5  # 1347 images: 5 steps an epoch

@@ -41,7 +41,7 @@ def test_full_scale_configs_run_a_few_steps(tmp_path, monkeypatch):
         # 130 images at batch 128 is one step per epoch: two epochs ran, probed at init and every 2nd epoch
         assert [r["epoch"] for r in records] == [0, 2]
         # the pre-activation residual runs also record the residual/error alignment through training
-        assert s.probes.alignment == (s.run.model == "preresnet56")
+        assert s.probes.alignment == (s.run.model.name == "preresnet56")
         if s.probes.alignment:
             assert [r["epoch"] for r in runs.records(s, ALIGNMENT)] == [0, 2]
 

@@ -58,4 +58,5 @@ def test_plain_and_residual_runs_are_the_ladders():
     ctx = Context(scale="quick")
     keys = {s.key for s in hg.runs(ctx)}
     assert spec(ctx, "plain", 56, 2).key in keys and spec(ctx, "resnet", 8, 0).key in keys
-    assert {s.run.model for s in hg.runs(ctx) if s.run.model.startswith("highway")} == {"highway20", "highway56"}
+    assert ({s.run.model.name for s in hg.runs(ctx) if s.run.model.name.startswith("highway")}
+            == {"highway20", "highway56"})

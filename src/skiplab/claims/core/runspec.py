@@ -19,7 +19,7 @@ from skiplab.data import Dataset
 from skiplab.train import Callback, TrainState
 from skiplab.train.callbacks import WeightSnapshots
 from skiplab.train.checkpoint import STATE
-from skiplab.train.experiment import RunConfig, locate_run, run_training
+from skiplab.train.experiment import RunConfig, RunHooks, locate_run, run_training
 from skiplab.train.runs import RESULT
 
 from .datasets import dataset, heldout_batch, probe_batch
@@ -118,8 +118,8 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        args = self.run.model_args
-        return f"{self.run.model}{C.stable_hash(args, 4) if args else ''} seed {self.run.seed}"
+        args = self.run.model.overrides
+        return f"{self.run.model.name}{C.stable_hash(args, 4) if args else ''} seed {self.run.seed}"
 
     @property
     def after(self) -> tuple[Any, ...]:
@@ -128,8 +128,7 @@ class RunSpec:
     @property
     def cost(self) -> float:
         """Relative training cost, for scheduling the heaviest first: depth x epochs x cost_factor."""
-        from skiplab.models import model_config
-        depth = getattr(model_config(self.run.model, **self.run.model_args), "depth", 1)
+        depth = getattr(self.run.model.resolve(), "depth", 1)
         return float(depth) * self.run.train.epochs * self.cost_factor
 
     def dataset(self) -> Dataset:
@@ -165,7 +164,7 @@ class RunSpec:
         data = self.dataset()
         directory = self.folder(out)
         resume = (directory / STATE).exists() and not (directory / RESULT).exists()
-        outcome = run_training(self.run, out, resume=resume, callbacks=lambda d: self.callbacks(data, d),
-                               verbose=verbose, kind=self.kind, extra=self.extra or None, dataset=data)
+        outcome = run_training(self.run, directory, data, extra=self.extra or None, existing="resume",
+                               hooks=RunHooks(callbacks=lambda d: self.callbacks(data, d)), verbose=verbose)
         return Outcome(outcome.run_dir, outcome.result, outcome.reused, resume, outcome.seconds)
 

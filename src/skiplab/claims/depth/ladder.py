@@ -13,7 +13,7 @@ from skiplab import config as C
 from skiplab.errors import ConfigError
 from skiplab.models import list_models
 from skiplab.train.config import TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig
 from skiplab.claims.core.contract import Context
 from skiplab.claims.core.engine import RunSpec
 from skiplab.claims.core.runspec import Probes
@@ -73,7 +73,7 @@ def spec(ctx: Context, family: str, depth: int, seed: int) -> RunSpec:
     data = DataConfig(name=scale.data, root=ctx.data_root)
     # Pre-activation residual runs also record the residual/error alignment through training
     # (residual-aligns-with-error reads it; x_{l+1} = x_l + F(x_l) holds exactly only for them).
-    return RunSpec(RunConfig(model=model, model_args=args, data=data, train=scale.train, seed=seed),
+    return RunSpec(RunConfig(model=ModelConfig(model, args), data=data, train=scale.train, seed=seed),
                    probes=Probes(scale.probe_examples, scale.probe_every, alignment=family == "preresnet"))
 
 

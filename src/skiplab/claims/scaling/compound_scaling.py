@@ -97,7 +97,7 @@ def runs(ctx: Context) -> list[RunSpec]:
 
 
 def _point(ctx: Context, done: Done, label: str, specs: list[RunSpec]) -> dict[str, Any]:
-    args = dict(specs[0].run.model_args)
+    args = dict(specs[0].run.model.overrides)
     model = done.model(specs[0], trained=False)
     return {"label": label, "args": args, "flops": flops_of(ctx, MODEL, args, scale_of(ctx).objects),
             "resolution": model.config.effective_resolution, "blocks": len(model.block_names()),
@@ -107,7 +107,7 @@ def _point(ctx: Context, done: Done, label: str, specs: list[RunSpec]) -> dict[s
 def measure(ctx: Context, done: Done) -> dict[str, Any]:
     s = scale_of(ctx)
     search = [{"abg": list(abg), "phi": compound_args(ctx, abg)["phi"], "acc": accuracy(done, sp),
-               "flops": flops_of(ctx, MODEL, dict(sp.run.model_args), s.objects)}
+               "flops": flops_of(ctx, MODEL, dict(sp.run.model.overrides), s.objects)}
               for abg, sp in zip(grid(ctx), search_runs(ctx))]
     finite = [p for p in search if math.isfinite(p["acc"])]
     best = max(finite, key=lambda p: p["acc"]) if finite else search[0]

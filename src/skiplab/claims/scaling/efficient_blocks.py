@@ -44,7 +44,7 @@ def mbconv_points(ctx: Context) -> list[list[RunSpec]]:
 
 def basic_runs(ctx: Context, mb: list[RunSpec]) -> list[RunSpec]:
     s = scale_of(ctx)
-    target = flops_of(ctx, cs.MODEL, dict(mb[0].run.model_args), s.objects)
+    target = flops_of(ctx, cs.MODEL, dict(mb[0].run.model.overrides), s.objects)
     args = sized(ctx, BASIC, target, s.objects, "width_mult", 0.25, 3.0, **cs.base_args(ctx)).overrides
     return [spec(ctx, BASIC, args, s.objects, seed) for seed in ctx.seed_list]
 
@@ -54,9 +54,9 @@ def runs(ctx: Context) -> list[RunSpec]:
 
 
 def _point(ctx: Context, done: Done, specs: list[RunSpec]) -> dict[str, Any]:
-    args = dict(specs[0].run.model_args)
-    return {"model": specs[0].run.model, "args": args,
-            "flops": flops_of(ctx, specs[0].run.model, args, scale_of(ctx).objects),
+    args = dict(specs[0].run.model.overrides)
+    return {"model": specs[0].run.model.name, "args": args,
+            "flops": flops_of(ctx, specs[0].run.model.name, args, scale_of(ctx).objects),
             "params": done.model(specs[0], trained=False).num_parameters(),
             "acc": [accuracy(done, sp) for sp in specs]}
 

@@ -18,7 +18,7 @@ from typing import Any
 from skiplab import config as C
 from skiplab.sizing import Sized, closest_to_budget, model_flops
 from skiplab.train.config import TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig
 from skiplab.claims.core.scale import resolve_scale
 from skiplab.claims.core.contract import Context
 from skiplab.claims.core.engine import Done, RunSpec
@@ -73,7 +73,7 @@ def input_shape(ctx: Context, data: str) -> tuple[int, int, int]:
 
 def spec(ctx: Context, model: str, args: dict[str, Any], data: str, seed: int) -> RunSpec:
     s = scale_of(ctx)
-    run = RunConfig(model=model, model_args=dict(args), data=DataConfig(name=data, root=ctx.data_root),
+    run = RunConfig(model=ModelConfig(model, args), data=DataConfig(name=data, root=ctx.data_root),
                     train=s.train, seed=seed)
     # the gradient probe every claims run records, kept small: these claims read accuracy and FLOPs only
     return RunSpec(run, probes=Probes(s.probe_examples, s.train.epochs))

@@ -72,9 +72,9 @@ def measure(ctx: Context, done: Done) -> dict[str, Any]:
     for task, data in tasks(ctx).items():
         for arch in ARCHS:
             specs = arch_runs(ctx, arch, data)
-            args = dict(specs[0].run.model_args)
-            cells[f"{arch}/{task}"] = {"model": specs[0].run.model, "args": args,
-                                       "flops": flops_of(ctx, specs[0].run.model, args, data),
+            args = dict(specs[0].run.model.overrides)
+            cells[f"{arch}/{task}"] = {"model": specs[0].run.model.name, "args": args,
+                                       "flops": flops_of(ctx, specs[0].run.model.name, args, data),
                                        "blocks": len(done.model(specs[0], trained=False).block_names()),
                                        "acc": [accuracy(done, sp) for sp in specs]}
     return {"tasks": tasks(ctx), "cells": cells, "chance": {t: chance(ctx, d) for t, d in tasks(ctx).items()},

@@ -15,6 +15,7 @@ from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED,
 from skiplab.claims.depth.ladder import scale_config, spec
 from skiplab.claims.core.engine import Done, RunSpec
 from skiplab.claims.core.stats import fmt, summary
+from skiplab.train.experiment import ModelConfig
 
 # (name, model, overrides) per scale. Quick: DenseNet-BC L=40 k=12 (175,690 params on 1-channel 8x8 digits) vs
 # resnet20 at width 0.8 (173,310): matched within 2%. Full: DenseNet-BC L=100 (768,730 on CIFAR) vs the
@@ -49,7 +50,7 @@ def run_spec(ctx: Context, model: str, args: dict, seed: int) -> RunSpec:
     """The ladder's run (data, recipe, probe) for any model: a ladder spec with the model swapped, so a model the
     ladder also trains (full: resnet56) gets the ladder's key and is shared."""
     base = spec(ctx, "resnet", 20, seed)
-    return replace(base, run=replace(base.run, model=model, model_args=dict(args)))
+    return replace(base, run=replace(base.run, model=ModelConfig(model, args)))
 
 
 def runs(ctx: Context) -> list[RunSpec]:

@@ -26,7 +26,7 @@ from skiplab.models import list_models
 from skiplab.pruning import (MASKS, PruneConfig, density, imp, load_masks, reinit_weights, rewound_weights, round_dir,
                              shuffled, train_dense, train_masked, transfer_masks)
 from skiplab.train.config import TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig, build_model
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig, build_model
 from skiplab.train.runs import RESULT, run_dir
 from skiplab.claims.core.contract import Context
 from skiplab.claims.core.datasets import dataset
@@ -102,14 +102,14 @@ def run_config(root: str | None, s: TicketScale, family: str, seed: int) -> RunC
         model, args = (name, {}) if name in list_models() else (f"{family}20", {"depth": s.depth})
         if s.width_mult != 1.0:
             args = {**args, "width_mult": s.width_mult}
-    return RunConfig(model=model, model_args=args, data=DataConfig(name=s.data, root=root), train=s.train,
+    return RunConfig(model=ModelConfig(model, args), data=DataConfig(name=s.data, root=root), train=s.train,
                      seed=seed)
 
 
 def chain_dir(out: Path, root: str | None, s: TicketScale, family: str, seed: int) -> Path:
     cfg = run_config(root, s, family, seed)
     # Not the number of rounds: round r does not depend on how many follow, so a longer sweep extends a chain.
-    key = {"version": VERSION, "model": cfg.model, "model_args": dict(cfg.model_args), "data": s.data,
+    key = {"version": VERSION, "model": cfg.model.name, "model_args": dict(cfg.model.overrides), "data": s.data,
            "train": C.to_dict(s.train), "prune": C.to_dict(s.prune)}
     return run_dir(Path(out), "tickets", f"{family}-{s.data.replace(':', '-').replace('/', '_')[-40:]}", key, seed)
 
@@ -248,8 +248,8 @@ def _read(directory: Path) -> dict[str, Any]:
 
 
 def _label(cfg: RunConfig) -> str:
-    args = ", ".join(f"{k}={v}" for k, v in cfg.model_args.items())
-    return f"{cfg.model}({args})" if args else cfg.model
+    args = ", ".join(f"{k}={v}" for k, v in cfg.model.overrides.items())
+    return f"{cfg.model.name}({args})" if args else cfg.model.name
 
 
 def _pairing(root: str | None, s: TicketScale) -> dict[str, dict[str, Any]]:

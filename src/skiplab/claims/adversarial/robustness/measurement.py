@@ -20,7 +20,7 @@ from skiplab.claims.core.scale import resolve_scale
 from skiplab.data import pixel_range
 from skiplab.train.checkpoint import read_weights
 from skiplab.train.config import TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig
 
 from .rule import NETS, choose
 
@@ -127,11 +127,11 @@ def specs(ctx: Context) -> dict[tuple[str, int], RunSpec]:
     s = scale_config(ctx)
     data = DataConfig(name=s.data, root=ctx.data_root)
     nets = {"resnet": (s.resnet, {}), "plain": (s.plain, {}), "vgg": (s.vgg, {"width_mult": s.vgg_width})}
-    out = {(n, seed): RunSpec(RunConfig(model=m, model_args=a, data=data, train=s.train, seed=seed), probes=None,
+    out = {(n, seed): RunSpec(RunConfig(model=ModelConfig(m, a), data=data, train=s.train, seed=seed), probes=None,
                               snapshots=Snapshots(s.snapshot_every, s.eval_examples))
            for n, (m, a) in nets.items() for seed in ctx.seed_list}
     bt = replace(s.train, lr=s.budget_lr)
-    out.update({(f"c={c:g}", seed): RunSpec(RunConfig(model=s.budget_model, model_args={"budget": c}, data=data,
+    out.update({(f"c={c:g}", seed): RunSpec(RunConfig(model=ModelConfig(s.budget_model, {"budget": c}), data=data,
                                                       train=bt, seed=seed), probes=None,
                                             snapshots=Snapshots(0, s.eval_examples))
                 for c in s.budgets for seed in ctx.seed_list})
@@ -156,7 +156,7 @@ def measure(ctx: Context, done: Done) -> dict[str, Any]:
 
     def attack(key: tuple[str, int], index: int, bounds: bool) -> Job:
         sp = trained[key]
-        return {**common, "key": key, "model": sp.run.model, "args": dict(sp.run.model_args), "seed": key[1],
+        return {**common, "key": key, "model": sp.run.model.name, "args": dict(sp.run.model.overrides), "seed": key[1],
                 "weights": str(done.snapshot_file(sp, snaps[key]["steps"][index])), "bounds": bounds}
     match, attacks = [], []
     for seed in ctx.seed_list:

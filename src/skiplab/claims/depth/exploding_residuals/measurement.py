@@ -19,7 +19,7 @@ from skiplab.claims.core.engine import Done, FunctionRun, Job, RunSpec
 from skiplab.claims.core.pool import threads
 from skiplab.claims.core.scale import resolve_scale
 from skiplab.train.config import TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig
 
 from .rule import VARIANTS
 
@@ -102,7 +102,7 @@ def cifar_specs(ctx: Context) -> dict[tuple[str, int], RunSpec]:
         args = {k: a for k, a in args.items() if k != "depth"}
         name = s.cifar_model.replace("resnet", "plain") if preset == "plainmlp" else s.cifar_model
         for seed in ctx.seed_list:
-            out[(v, seed)] = RunSpec(RunConfig(model=name, model_args=args, data=data, train=train, seed=seed),
+            out[(v, seed)] = RunSpec(RunConfig(model=ModelConfig(name, args), data=data, train=train, seed=seed),
                                      probes=None)
     return out
 

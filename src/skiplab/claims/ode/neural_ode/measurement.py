@@ -16,7 +16,7 @@ from skiplab.claims.core.engine import NFE, Done, RunSpec
 from skiplab.claims.core.scale import own_overrides
 from skiplab.probes.memory import saved_bytes
 from skiplab.train import TrainConfig
-from skiplab.train.experiment import DataConfig, RunConfig
+from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig
 
 from .rule import MARGIN
 
@@ -119,7 +119,7 @@ def specs(ctx: Context) -> dict[tuple[str, str, int], RunSpec]:
             train = C.replace(s.train, batch_size=min(16, len(dataset(name, ctx.data_root).train_y)))
         for key, (model, args) in four.items():
             for seed in ctx.seed_list:
-                run = RunConfig(model=model, model_args=args, data=DataConfig(name=name, root=ctx.data_root),
+                run = RunConfig(model=ModelConfig(model, args), data=DataConfig(name=name, root=ctx.data_root),
                                 train=train, seed=seed)
                 # the adaptive solver's many evaluations make the ODE-Net the slowest run: scheduled first
                 out[(name, key, seed)] = RunSpec(run, probes=None, nfe=True,

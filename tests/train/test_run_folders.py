@@ -1,0 +1,28 @@
+"""Run folders are found by the hash of their config, so a refactoring must not move them: users have finished runs
+on disk. The names below were computed by the code of commit 0b941ec; change them only with a PROTOCOL bump."""
+
+from pathlib import Path
+
+from skiplab.claims.core.contract import Context
+from skiplab.claims.depth import ladder
+from skiplab.claims.tickets import run_set
+from skiplab.data import load_dataset
+from skiplab.train.experiment import ModelConfig, RunConfig, locate_run
+
+OUT = Path("runs")
+
+
+def test_train_run_folders_keep_their_names():
+    digits = load_dataset("digits")
+    assert locate_run(RunConfig(), digits, OUT) == OUT / "train/resnet20-digits-27e3543d80/seed-0"
+    smaller = RunConfig(model=ModelConfig("resnet20", {"depth": 14, "width_mult": 0.25}))
+    assert locate_run(smaller, digits, OUT) == OUT / "train/resnet20-digits-49bbb50743/seed-0"
+    assert (locate_run(smaller, digits, OUT, "claims", {"probes": {"gradients": 1}})
+            == OUT / "claims/resnet20-digits-fb7f5fa624/seed-0")
+
+
+def test_claims_run_folders_keep_their_names():
+    assert ladder.spec(Context(), "preresnet", 20, 0).folder(OUT) == OUT / "claims/preresnet20-digits-a241dda518/seed-0"
+    assert ladder.spec(Context(), "plain", 14, 1).folder(OUT) == OUT / "claims/plain20-digits-2e8705786e/seed-1"
+    assert (run_set.chain_dir(OUT, None, run_set.scale_config(Context()), "resnet", 0)
+            == OUT / "tickets/resnet-digits-88b9704975/seed-0")
