@@ -75,7 +75,7 @@ def main() -> None:
         print(f"{row['blocks']:4d} blocks | saved MB: " + ", ".join(f"{k} {v / MB:8.1f}" for k, v in
                                                                  row["saved"].items())
               + " | peak-above-start MB: " + ", ".join(f"{k} {v:7.1f}" for k, v in peak.items())
-              + (f" | step s: " + ", ".join(f"{k} {v:.2f}" for k, v in row["time"].items()) if "time" in row else "")
+              + (" | step s: " + ", ".join(f"{k} {v:.2f}" for k, v in row["time"].items()) if "time" in row else "")
               + (f" | ratio {row['time_ratio']['median']:.2f} ({row['time_ratio']['min']:.2f}-"
                  f"{row['time_ratio']['max']:.2f})" if "time_ratio" in row else ""), flush=True)
     mem_ratio = rows[-1]["saved"]["revnet"] / rows[0]["saved"]["revnet"]

@@ -1,7 +1,6 @@
 """DDP awareness: two CPU ranks (gloo) splitting each global batch train the same model as one process would,
 and only rank 0 writes files."""
 
-import os
 import sys
 from pathlib import Path
 

@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .. import config as C
 from ..data import list_datasets
 from ..models import describe_models, model_config
 from ..train.config import TrainConfig

@@ -62,7 +62,6 @@ class Lanczos:
         """exp(-i tau T_m) e_1 for the Lanczos tridiagonal T_m."""
         if len(alpha) == 1:
             return np.array([np.exp(-1j * tau * alpha[0])])
-        m = len(alpha)
         t = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)  # dense m x m: LAPACK's syevd beats the
         lam, s = np.linalg.eigh(t)  # tridiagonal solver's Python wrapper at m ~ 10-30
         return s @ (np.exp(-1j * tau * lam) * s[0])

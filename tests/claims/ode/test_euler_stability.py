@@ -2,7 +2,6 @@
 theory away from the boundary, boundary loci on |R(z)| = 1, and the per-block gradient factor |R(z)| on linear
 branches (float64)."""
 
-import copy
 import math
 
 import numpy as np

@@ -3,7 +3,6 @@
 import copy
 import math
 
-import pytest
 
 from skiplab.claims.ode.tddft_euler import measurement as M
 from skiplab.claims.ode.tddft_euler import rule as T
