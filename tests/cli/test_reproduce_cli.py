@@ -40,7 +40,9 @@ def test_reproduce_bad_input(tmp_path):
                           (["--set", "depths=[8,20]"], "at least 3 depths"),
                           (["--set", "train.lrr=1"], "did you mean 'lr'"),
                           (["--scale", "huge"], "quick, full"),
-                          (["--data", "nodata"], "unknown dataset")):
+                          (["--data", "nodata"], "unknown dataset"),
+                          # a claim whose runs are FunctionRuns on a dataset: refused before anything trains
+                          (["exploding-residuals", "--data", "nodata"], "unknown dataset")):
         r = runner.invoke(app, ["reproduce", "--out", str(tmp_path / "out"), *args])
         assert r.exit_code == 2, (args, r.output)
         assert r.output.strip().startswith("error:") and message in r.output, (args, r.output)

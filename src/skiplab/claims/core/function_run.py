@@ -28,7 +28,8 @@ UNHASHED = ("data_root",)  # config fields left out of the hash: paths do not ch
 @dataclass(frozen=True)
 class FunctionRun:
     fn: Callable[[Any], dict[str, Any]]  # module-level (worker processes import it), seeded by its config
-    config: Any  # a frozen dataclass: the function's one argument
+    config: Any  # a frozen dataclass: the function's one argument; a str field `data` (and `data_root`) names the
+    # dataset it trains on, which reproduce loads before anything trains
     name: str  # readable folder name, e.g. "exploding-mlp-h=1-100"
     seed: int
     version: int = 1  # bump when the function changes what it computes

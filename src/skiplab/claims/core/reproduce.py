@@ -22,7 +22,8 @@ from skiplab.train import distributed as D
 from skiplab.train.loop import resolve_device
 
 from .contract import ClaimModule, Context
-from .engine import Done, Job, RunSpec, execute
+from .datasets import dataset
+from .engine import Done, FunctionRun, Job, RunSpec, execute
 
 SCHEMA = 1
 
@@ -73,6 +74,8 @@ def validate(claims: Sequence[ClaimModule], ctx: Context) -> dict[str, list[Job]
         for job in jobs:
             if isinstance(job, RunSpec):
                 job.dataset()
+            elif isinstance(job, FunctionRun) and isinstance(getattr(job.config, "data", None), str):
+                dataset(job.config.data, getattr(job.config, "data_root", None))
     return plans
 
 
