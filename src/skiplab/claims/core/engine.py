@@ -81,7 +81,7 @@ class Done:
         return self.records(spec, GRADIENTS)
 
     def snapshots(self, spec: RunSpec) -> dict[str, list]:
-        """{"steps", "acc"}: the snapshots a spec with `Snapshots` took; `snapshot(spec, i)` loads one's weights."""
+        """{"steps", "acc"}: the snapshots a spec with `Snapshots` took; `snapshot_file(spec, step)` is where each one's weights are."""
         return self.records(spec, f"{SNAPSHOTS}/index.json")
 
     def snapshot_file(self, spec: RunSpec, step: int) -> Path:
