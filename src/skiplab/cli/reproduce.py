@@ -21,7 +21,8 @@ def reproduce(
                                                             "see `skiplab list claims`"),
     scale: str = typer.Option("quick", "--scale", help="quick (2-core CPU, minutes) or full (CIFAR-10 at He et "
                                                        "al.'s depths, a GPU)"),
-    seeds: int = typer.Option(3, "--seeds", help="seeds per configuration (>= 3 for a verdict that can hold)"),
+    seeds: int = typer.Option(6, "--seeds", help="seeds per configuration; verdicts are judged on a 95% interval over "
+                                                 "them and replicated on each half, so >= 6 (3 per half)"),
     data: Optional[str] = typer.Option(None, "--data", help="override the claims' dataset (e.g. "
                                                             "imagefolder:DIR for the full scale)"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder with the dataset's files"),

@@ -47,7 +47,8 @@ class Claim:
     kind: Kind
     statement: str
     source: str
-    rule: str  # the verdict rule in words, printed in the report beside the commit it came from
+    rule: str  # the verdict rule in words, printed in the report beside the registration it came from
+    fair_test: str = ""  # what the measurement must do to be a fair test of the statement (docs/claims.md)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.id):
@@ -80,7 +81,7 @@ class Context:
     It checks itself: a bad value raises ConfigError naming the field, before anything trains."""
 
     scale: Scale = "quick"
-    seeds: int = 3
+    seeds: int = 6  # >= 6: a 95% interval over seeds, and 3 in each replication half
     data: str | None = None  # replaces the claims' datasets (e.g. imagefolder:DIR at full scale)
     data_root: str | None = None  # folder holding the dataset's files
     overrides: tuple[str, ...] = ()  # "key=value" assignments to the claims' scale configs, e.g. "train.epochs=10"

@@ -24,6 +24,7 @@ from skiplab.train.loop import resolve_device
 from .contract import ClaimModule, Context
 from .datasets import dataset
 from .engine import Done, FunctionRun, Job, RunSpec, execute
+from .stats import judge
 
 SCHEMA = 1
 
@@ -98,17 +99,21 @@ def reproduce(claims: Sequence[ClaimModule], ctx: Context, out: Path, command: s
         ctx.say(f"measuring {m.CLAIM.id} ...")
         t0 = time.perf_counter()
         evidence = m.measure(ctx, done)
-        v = m.verdict(evidence)
+        judged = judge(m.verdict, evidence, ctx.seeds)
+        v = judged["verdict"]
         numbers, figures = m.present(evidence)
         jobs = plans[m.CLAIM.id]
         train_s = sum(done.seconds(j) for j in jobs)
         c = m.CLAIM
         results_of.append({"id": c.id, "kind": c.kind, "statement": c.statement, "source": c.source, "rule": c.rule,
                            "rule_commit": rule_commit(rule_file(m)), "verdict": v.verdict, "reason": v.reason,
+                           "intervals": judged["intervals"], "replication": judged["replication"],
                            "budget": m.budget(ctx), "wall_time": train_s + time.perf_counter() - t0,
                            "numbers": numbers, "figures": figures, "evidence": evidence,
                            "configs": {j.label: j.resolved(done.dir(j)) for j in jobs[:1]}})
-        ctx.say(f"  {c.id}: {v.verdict}")
+        rep = judged["replication"]
+        ctx.say(f"  {c.id}: {v.verdict}" + ("" if rep is None else " (replicated)" if rep["replicated"] else
+                                           " (not replicated)"))
     previous = _previous(report_dir / "results.json", ctx)
     ran = {c["id"] for c in results_of}
     kept = [c for c in previous if c.get("id") not in ran]
