@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from ..report.stats_text import replicated
 from .common import err_console, out_console, user_errors
 
 COLOURS = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
@@ -57,12 +59,19 @@ def reproduce(
         outcome = run_claims(modules, ctx, out, command, verbose=verbose and main)
     if not main:
         return
-    table = Table(title=f"verdicts ({scale} scale, {seeds} seed{'s' * (seeds != 1)})", title_justify="left")
-    for col in ("claim", "kind", "verdict", "reason"):
-        table.add_column(col)
-    for c in outcome["results"]["claims"]:
-        if c["id"] in {m.CLAIM.id for m in modules}:
-            colour = COLOURS.get(c["verdict"], "white")
-            table.add_row(c["id"], c["kind"], f"[{colour}]{c['verdict']}[/{colour}]", c["reason"])
-    out_console.print(table)
+    ran = {m.CLAIM.id for m in modules}
+    out_console.print(verdict_table([c for c in outcome["results"]["claims"] if c["id"] in ran], scale, seeds))
     out_console.print(f"report: {outcome['paths'].get('report.html', outcome['dir'] / 'report.html')}")
+
+
+def verdict_table(claims: list[dict], scale: str, seeds: int) -> Table:
+    """The verdict table printed after a reproduce: claim, kind, verdict (coloured), replicated (yes / no; n/a
+    where no effect was judged), reason."""
+    table = Table(title=f"verdicts ({scale} scale, {seeds} seed{'s' * (seeds != 1)})", title_justify="left")
+    for col in ("claim", "kind", "verdict", "replicated", "reason"):
+        table.add_column(col)
+    for c in claims:
+        colour = COLOURS.get(c["verdict"], "white")
+        table.add_row(escape(c["id"]), escape(c["kind"]), f"[{colour}]{c['verdict']}[/{colour}]",
+                      replicated(c), escape(c["reason"]))
+    return table

@@ -24,6 +24,7 @@ from skiplab.train.loop import resolve_device
 from .contract import ClaimModule, Context
 from .datasets import dataset
 from .engine import Done, FunctionRun, Job, RunSpec, execute
+from . import registry
 from .stats import judge
 
 SCHEMA = 1
@@ -106,7 +107,8 @@ def reproduce(claims: Sequence[ClaimModule], ctx: Context, out: Path, command: s
         train_s = sum(done.seconds(j) for j in jobs)
         c = m.CLAIM
         results_of.append({"id": c.id, "kind": c.kind, "statement": c.statement, "source": c.source, "rule": c.rule,
-                           "rule_commit": rule_commit(rule_file(m)), "verdict": v.verdict, "reason": v.reason,
+                           "rule_commit": rule_commit(rule_file(m)), "rule_registration": registry.status(m),
+                           "verdict": v.verdict, "reason": v.reason,
                            "intervals": judged["intervals"], "replication": judged["replication"],
                            "budget": m.budget(ctx), "wall_time": train_s + time.perf_counter() - t0,
                            "numbers": numbers, "figures": figures, "evidence": evidence,

@@ -11,7 +11,10 @@ their mean. It is a Student-t interval with k - 1 degrees of freedom, not a perc
 or 75% (k = 3) instead of 95%, while the t-interval is exact under normal seed-to-seed noise and wider exactly
 where few seeds leave the spread uncertain. Where the measure is an error rate on held-out examples, the test set
 is itself a sample shared by every seed, so its binomial variance (one run's, unpaired across arms, hence
-conservative) is added to the interval's variance: more seeds cannot average it away.
+conservative: two nets err on many of the same examples) is added to the interval's variance, with
+Welch-Satterthwaite degrees of freedom: more seeds cannot average it away. A consequence worth knowing: a claim
+that two arms *match* within a margin of 2 binomial SE cannot be shown on a test set whose own noise is that large
+(the interval's half-width is at least 1.96 SE); such a claim stays inconclusive until the test set grows.
 
 **The margin** a rule registers is raised to at least 2 standard errors of the measurement's own noise:
 - a rate (error, accuracy) measured on n examples: the binomial standard error of one run's value,
@@ -140,9 +143,13 @@ def effect(name: str, values: Sequence[float], margin: float, *, examples: int |
     else:
         noise_se = sd / math.sqrt(k) if k > 1 else float("nan")
         noise = "seed-to-seed SE (sd / sqrt(k))"
-    var_mean = sd ** 2 / k + (noise_se ** 2 if examples and held_out else 0.0)
+    seed_var = sd ** 2 / k
+    var_mean = seed_var + (noise_se ** 2 if examples and held_out else 0.0)
     if k > 1 and math.isfinite(var_mean):
-        half = _scipy.t.ppf(0.5 + LEVEL / 2, k - 1) * math.sqrt(var_mean)
+        # Welch-Satterthwaite: only the seed part is estimated (k - 1 df); the binomial part is known from p and n,
+        # so the more of the variance it carries, the closer the quantile comes to the normal one.
+        df = var_mean ** 2 / (seed_var ** 2 / (k - 1)) if seed_var > 0 else math.inf
+        half = _scipy.t.ppf(0.5 + LEVEL / 2, df) * math.sqrt(var_mean)
         lo, hi = mean - half, mean + half
     else:
         lo = hi = float("nan")
@@ -222,3 +229,4 @@ def fmt_pct(s: dict) -> str:
 
 def fmt(s: dict, digits: int = 3) -> str:
     return "n/a" if s["mean"] is None else f"{s['mean']:#.{digits}g} +- {s['std']:#.{digits}g}"
+
