@@ -9,6 +9,7 @@ import torch
 from skiplab.claims.depth import exploding_residuals as er
 from skiplab.claims.depth.exploding_residuals import measurement as erm, rule as err
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from skiplab.claims.core.stats import judge
 from skiplab.models import create_model
 
 
@@ -49,38 +50,61 @@ def test_zero_branch_variants_have_unit_ratios():
         assert erm.norm_ratios(net, x, 1) == (0.0, 0.0)
 
 
-def evidence(h1_last=(140.0, None, 150.0), scaled=0.2, h1_loss=(None, None, None), scaled_loss=0.02, bn=0.01,
-             bad_variant=None, bad_loss=None):
+SEEDS = 6
+
+
+def evidence(h1_last=(140.0, None, 150.0, 145.0, None, 135.0), scaled=0.2, h1_loss=(None,) * SEEDS,
+             scaled_loss=0.02, bn=0.01, bad_variant=None, bad_loss=None):
+    """log10 ratios and losses per seed; None = overflowed (a ratio) or diverged (a loss)."""
     depths = [10, 100, 1000]
-    init = {v: [{"fwd": [scaled] * 3, "grad": [scaled] * 3} for _ in range(3)] for v in err.VARIANTS}
+    init = {v: [{"fwd": [scaled] * 3, "grad": [scaled] * 3} for _ in range(SEEDS)] for v in err.VARIANTS}
     init["h=1"] = [{"fwd": [1.0, 10.0, last], "grad": [1.0, 10.0, last]} for last in h1_last]
 
     def runs(losses):
         return [{"loss0": 2.3, "loss": v, "diverged_step": None if v is not None else 1, "curve": []} for v in losses]
 
-    train = {v: runs([scaled_loss] * 3) for v in err.VARIANTS}
-    train["h=1"], train["batchnorm"] = runs(h1_loss), runs([bn] * 3)
+    train = {v: runs([scaled_loss + 0.001 * i for i in range(SEEDS)]) for v in err.VARIANTS}
+    train["h=1"], train["batchnorm"] = runs(h1_loss), runs([bn] * SEEDS)
     if bad_variant:
         train[bad_variant] = runs(bad_loss)
-    return {"depths": depths, "seeds": [0, 1, 2], "train_depth": 100, "steps": 100, "lr": 0.05,
+    return {"depths": depths, "seeds": list(range(SEEDS)), "train_depth": 100, "steps": 100, "lr": 0.05,
             "init": init, "train": train}
 
 
 def test_verdict_all_outcomes():
-    assert er.verdict(evidence()).verdict == SUPPORTED
+    v = er.verdict(evidence())
+    assert v.verdict == SUPPORTED and v.reason.count("6 seeds") == 1 + 3 * len(err.SCALED)
     # h = 1 stays under 1e3 on every seed
-    assert er.verdict(evidence(h1_last=(2.0, 2.5, 1.0))).verdict == NOT_SUPPORTED
-    # a scaled variant leaves the bound on every seed
+    assert er.verdict(evidence(h1_last=(2.0, 2.5, 1.0, 1.5, 2.2, 1.8))).verdict == NOT_SUPPORTED
+    # a scaled variant leaves the bound on every seed (|log10 r| = 1.5 > 1)
     assert er.verdict(evidence(scaled=1.5)).verdict == NOT_SUPPORTED
     # h = 1 trains as well as 1/L (within the margin) on every seed
-    v = er.verdict(evidence(h1_loss=(0.03, 0.03, 0.03), bad_variant="h=1/L", bad_loss=(0.02, 0.025, 0.02)))
+    v = er.verdict(evidence(h1_loss=(0.03,) * SEEDS, bad_variant="h=1/L",
+                            bad_loss=(0.02, 0.025, 0.02, 0.03, 0.025, 0.02)))
     assert v.verdict == NOT_SUPPORTED and "h=1/L" in v.reason
-    # seeds disagree: h = 1 blows up on two seeds only
-    assert er.verdict(evidence(h1_last=(140.0, 2.0, None))).verdict == INCONCLUSIVE
+    # seeds disagree: h = 1 blows up on some seeds only
+    assert er.verdict(evidence(h1_last=(140.0, 2.0, None, 2.5, 150.0, 1.0))).verdict == INCONCLUSIVE
     # a scaled variant fails to train on one seed only
-    assert er.verdict(evidence(bad_variant="rezero", bad_loss=(0.02, 2.3, 0.02))).verdict == INCONCLUSIVE
+    assert er.verdict(evidence(bad_variant="rezero", bad_loss=(0.02, 2.3, 0.02, 0.03, 0.02, 0.025))).verdict \
+        == INCONCLUSIVE
     v = er.verdict(evidence(bn=2.0))
     assert v.verdict == INCONCLUSIVE and "precondition" in v.reason
+
+
+def test_diverged_and_overflowed_values_count_as_finite_worst_cases():
+    # h = 1 diverging on every seed is a clear, finite loss difference; an overflowed ratio saturates at 1e6
+    assert err._loss(None) == err.WORST and err._loss(1e9) == err.WORST and err._loss(0.3) == 0.3
+    assert err._ratio(None) == err._ratio(150.0) == err.SATURATE == 6 and err._ratio(-40.0) == -6
+    assert err._spread({"fwd": [0.1, -1.5], "grad": [0.0, 0.2]}) == 1.5
+
+
+def test_replication_halves_disagree():
+    # every half-1 seed diverges at h = 1; in half 2 one h = 1 run trains as well as the scaled variants, so
+    # that half's loss differences straddle the margin while the whole's 5-of-6 divergence clears it
+    j = judge(er.verdict, evidence(h1_loss=(None, None, None, None, 0.02, None)), SEEDS)
+    assert j["verdict"].verdict == SUPPORTED
+    assert [h["verdict"] for h in j["replication"]["halves"]] == [SUPPORTED, INCONCLUSIVE]
+    assert j["replication"]["replicated"] is False
 
 
 def test_present_is_json():

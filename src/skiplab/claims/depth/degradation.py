@@ -8,7 +8,7 @@ from typing import Any
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.depth.ladder import ladder_runs, scale_config, spec
 from skiplab.claims.core.engine import Done
-from skiplab.claims.core.stats import agreement, band, fmt_pct, summary
+from skiplab.claims.core.stats import Effect, band, chosen, effect, fmt_pct, summary
 
 MARGIN = 0.01  # a depth effect counts when it moves full-pass train error by more than 1 percentage point
 TARGET = 0.01  # the budget is long enough only if the deepest residual net gets below 1% train error, every seed
@@ -19,11 +19,18 @@ CLAIM = Claim(
     statement="Past some depth a plain net gets worse training error with more layers (56 worse than 20); a "
               "residual net of the same depth does not.",
     source="He et al. 2016, Fig. 1 and Fig. 6",
-    rule=(f"Full-pass train error (eval mode, no augmentation) after the same budget, per seed, deepest minus "
-          f"shallowest depth. Precondition: the deepest residual net is below {TARGET:.0%} train error on every "
-          f"seed, else inconclusive (budget too short); this also bounds the residual net's own depth effect "
-          f"below {MARGIN:.0%}. Supported if the plain difference exceeds {MARGIN:.0%} (1 point) on every seed; "
-          f"not supported if it is below {MARGIN:.0%} on every seed; otherwise inconclusive (seeds disagree)."),
+    rule=(f"Full-pass train error (eval mode, no augmentation, on the whole training split) after the same "
+          f"budget; the effect is the per-seed paired difference plain-deepest minus plain-shallowest. "
+          f"Precondition: the deepest residual net is below {TARGET:.0%} train error on every seed, else "
+          f"inconclusive (budget too short); this also bounds the residual net's own depth effect below "
+          f"{MARGIN:.0%}. The mean difference over seeds is judged on its 95% t-interval against a margin of "
+          f"{MARGIN:.0%} (1 point), raised to 2 binomial standard errors of one run's two error rates on the "
+          f"training split's size where that is larger: supported if the interval lies above the margin, not "
+          f"supported if it lies below it, otherwise inconclusive."),
+    fair_test=(f"Every net, plain and residual at >= 3 depths, gets the same training budget and its error is "
+               f"measured by a full pass over the training split (not held out: the claim is about optimization); "
+               f"the budget must be long enough that the deepest residual net reaches < {TARGET:.0%} train error "
+               f"on every seed, else the verdict is inconclusive."),
 )
 
 
@@ -48,29 +55,41 @@ def measure(ctx: Context, done: Done) -> dict[str, Any]:
                                  "train_err": [_train_err(r) for r in rows],
                                  "test_err": [r.get("test_err", float("nan")) for r in rows]})
             nets[f"{fam}-{d}"] = {"family": fam, "depth": d, "seeds": per_seed}
-    return {"depths": list(scale.depths), "seeds": ctx.seed_list, "nets": nets}
+    # The error rates are full passes over the training split (capped by max_eval_examples in smoke runs): its
+    # size is the n of their binomial noise.
+    data = done.dataset(spec(ctx, "plain", scale.depths[0], ctx.seed_list[0]))
+    cap = scale.train.max_eval_examples
+    n = len(data.train_y) if cap is None else min(cap, len(data.train_y))
+    return {"depths": list(scale.depths), "seeds": ctx.seed_list, "train_examples": n, "nets": nets}
 
 
 def final_errors(evidence: dict[str, Any], fam: str, depth: int, key: str = "train_err") -> list[float]:
     return [s[key][-1] if s[key] else float("nan") for s in evidence["nets"][f"{fam}-{depth}"]["seeds"]]
 
 
+def plain_effect(evidence: dict[str, Any]) -> Effect:
+    """The judged effect: plain-deepest minus plain-shallowest train error, paired per seed, as rates on the
+    training split (full pass, not held out). degradation-cause reads it as its precondition."""
+    shallow, deep = min(evidence["depths"]), max(evidence["depths"])
+    hi, lo = final_errors(evidence, "plain", deep), final_errors(evidence, "plain", shallow)
+    return effect(f"plain-{deep} minus plain-{shallow} train error", [a - b for a, b in zip(hi, lo)], MARGIN,
+                  examples=evidence["train_examples"], rates=[hi, lo], held_out=False)
+
+
 def verdict(evidence: dict[str, Any]) -> Verdict:
     shallow, deep = min(evidence["depths"]), max(evidence["depths"])
-    res_deep = final_errors(evidence, "resnet", deep)
+    res_deep = chosen(final_errors(evidence, "resnet", deep))
     if not all(e < TARGET for e in res_deep):
         return Verdict(INCONCLUSIVE, f"precondition failed: resnet-{deep} train error {fmt_pct(summary(res_deep))}"
                                      f" is not below {TARGET:.0%} on every seed; the budget is too short")
-    plain_diff = [a - b for a, b in zip(final_errors(evidence, "plain", deep), final_errors(evidence, "plain", shallow))]
-    res_diff = [a - b for a, b in zip(res_deep, final_errors(evidence, "resnet", shallow))]
-    plain = agreement(plain_diff, MARGIN)
-    said = (f"plain-{deep} minus plain-{shallow} train error {fmt_pct(summary(plain_diff))}; resnet-{deep} minus "
-            f"resnet-{shallow} {fmt_pct(summary(res_diff))}")
-    if plain == "above":
+    res_diff = [a - b for a, b in zip(res_deep, chosen(final_errors(evidence, "resnet", shallow)))]
+    plain = plain_effect(evidence)
+    said = f"{plain.text()}; resnet-{deep} minus resnet-{shallow} {fmt_pct(summary(res_diff))}"
+    if plain.call == "above":
         return Verdict(SUPPORTED, f"the deep plain net trains worse and the deep residual net does not: {said}")
-    if plain == "below":
-        return Verdict(NOT_SUPPORTED, f"no degradation of the plain net beyond {MARGIN:.0%}: {said}")
-    return Verdict(INCONCLUSIVE, f"seeds disagree or the effect sits at the {MARGIN:.0%} margin: {said}")
+    if plain.call == "below":
+        return Verdict(NOT_SUPPORTED, f"no degradation of the plain net beyond the margin: {said}")
+    return Verdict(INCONCLUSIVE, f"the interval straddles the margin: {said}")
 
 
 def _curve(evidence: dict[str, Any], fam: str, depth: int, key: str) -> dict[str, Any]:
