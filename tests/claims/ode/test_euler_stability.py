@@ -1,5 +1,5 @@
-"""euler-stability: the verdict on synthetic evidence (all three outcomes), the measured stability grid against
-theory away from the boundary, boundary loci on |R(z)| = 1, and the per-block gradient factor |R(z)| on linear
+"""euler-stability: the verdict on synthetic evidence of 6 seeds (all three outcomes, and replication on seed
+halves), the measured stability grid against theory away from the boundary, boundary loci on |R(z)| = 1, and the per-block gradient factor |R(z)| on linear
 branches (float64)."""
 
 import math
@@ -11,7 +11,12 @@ import torch
 from skiplab.claims.ode import euler_stability
 from skiplab.claims.ode.euler_stability import measurement as M, rule as E
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from skiplab.claims.core.stats import judge
 from skiplab.report.figures import render_figure
+
+SEEDS = 6
+DIVERGED = (None,) * SEEDS
+TRAINS = (0.3, 0.4, 0.35, 0.3, 0.45, 0.4)  # nats: about 0.15 ln 10, far below 0.5 ln 10
 
 
 def run(loss, diverged=None):
@@ -19,12 +24,12 @@ def run(loss, diverged=None):
             "seconds": 1.0, "solves": 10, "unconverged": 0}
 
 
-def evidence(euler=(None, None, None), implicit=(0.3, 0.4, 0.35), grid_disagree=0):
+def evidence(euler=DIVERGED, implicit=TRAINS, grid_disagree=0):
     """Evidence in measure()'s shape; a loss of None means the run diverged at step 3."""
     grid = {r: {"x": [-1.0, 0.5], "y": [0.0, 0.0], "measured": [True, False], "theory": [True, False],
                 "excluded": [False, False], "disagree": 0, "compared": 2} for r in E.RULES}
     grid["rk4"]["disagree"] = grid_disagree
-    return {"seeds": [0, 1, 2], "scale": dict(vars(M.QUICK)), "grid": grid,
+    return {"seeds": list(range(SEEDS)), "scale": dict(vars(M.QUICK)), "grid": grid,
             "locus": {r: {"x": [0.0, -2.0], "y": [0.0, 0.0], "ordered": True} for r in E.RULES},
             "real": {r: {"measured": v, "theory": v} for r, v in E.EXPECTED.items()},
             "sweep": {"euler": [{"lambda": [-1.0, 0.0], "measured": 2.0, "theory": 2.0, "exact": 2.0}],
@@ -32,26 +37,41 @@ def evidence(euler=(None, None, None), implicit=(0.3, 0.4, 0.35), grid_disagree=
             "grad_linear": {"euler z=-2.5": {"rule": "euler", "z": -2.5, "norms": [2.25, 1.5, 1.0],
                                              "factors": [1.5, 1.5], "theory": 1.5}},
             "stiff": {"euler": [run(v, None if v is not None else 3) for v in euler],
-                      "rk4": [run(None, 2)] * 3,
+                      "rk4": [run(None, 2)] * SEEDS,
                       "implicit-euler": [run(v, None if v is not None else 3) for v in implicit]},
-            "grad_stiff": {r: [[4.0, 1.0]] * 3 for r in E.STIFF_RULES},
+            "grad_stiff": {r: [[4.0, 1.0]] * SEEDS for r in E.STIFF_RULES},
             "spectra": {"depth": 20, "seeds": [{"inside_all": 0.9, "max_amp": [1.2, 0.8], "real": [-1.0, 0.1],
                                                 "imag": [0.0, 0.2]}]}}
 
 
 def test_verdict_all_outcomes():
-    assert E.verdict(evidence()).verdict == SUPPORTED
-    assert E.verdict(evidence(euler=(None, 3.0, None))).verdict == SUPPORTED  # ends above chance: fails too
+    v = E.verdict(evidence())
+    assert v.verdict == SUPPORTED and "6 seeds" in v.reason
+    # ending above chance counts as failing too (diverged runs count as 2 ln 10)
+    assert E.verdict(evidence(euler=(None, 3.0, None, 4.0, None, 3.5))).verdict == SUPPORTED
     # the verification fails: a bug, whatever the training says
     v = E.verdict(evidence(grid_disagree=1))
     assert v.verdict == NOT_SUPPORTED and "verification" in v.reason
     bad = evidence()
     bad["real"]["rk4"]["measured"] = -2.5
     assert E.verdict(bad).verdict == NOT_SUPPORTED
-    assert E.verdict(evidence(implicit=(None, None, 2.0))).verdict == NOT_SUPPORTED  # implicit never trains
-    assert E.verdict(evidence(euler=(0.2, 0.3, 0.4))).verdict == NOT_SUPPORTED  # explicit trains fine
-    assert E.verdict(evidence(euler=(None, 0.3, None))).verdict == INCONCLUSIVE  # seeds disagree
-    assert E.verdict(evidence(implicit=(0.3, 2.0, 0.3))).verdict == INCONCLUSIVE
+    # implicit Euler never trains (diverges or ends near chance)
+    assert E.verdict(evidence(implicit=(None, None, 2.0, 2.2, None, 2.1))).verdict == NOT_SUPPORTED
+    # explicit Euler trains fine
+    assert E.verdict(evidence(euler=(0.2, 0.3, 0.4, 0.3, 0.25, 0.35))).verdict == NOT_SUPPORTED
+    # seeds disagree: explicit Euler diverges on half of them and trains on the other half
+    assert E.verdict(evidence(euler=(None, 0.3, None, 0.3, None, 0.3))).verdict == INCONCLUSIVE
+    # implicit Euler fails on one seed: its interval reaches above 0.5 ln 10
+    assert E.verdict(evidence(implicit=(0.3, 2.0, 0.3, 0.35, 0.3, 0.4))).verdict == INCONCLUSIVE
+
+
+def test_verdict_replication_halves_disagree():
+    # implicit Euler fails on one seed of the second half only: all six still clear the margin, that half does not
+    j = judge(E.verdict, evidence(implicit=(0.3, 0.35, 0.3, 0.3, 1.0, 0.3)), SEEDS)
+    assert j["verdict"].verdict == SUPPORTED
+    assert [h["verdict"] for h in j["replication"]["halves"]] == [SUPPORTED, INCONCLUSIVE]
+    assert j["replication"]["replicated"] is False
+    assert judge(E.verdict, evidence(), SEEDS)["replication"]["replicated"] is True
 
 
 def test_present_renders_every_figure():

@@ -1,5 +1,6 @@
 """path-lengths: 2^n paths with binomial lengths counted in net.graph() exactly, every path passing all n additions;
-a known answer for the gate probe; the verdict's three outcomes on synthetic evidence (no training)."""
+a known answer for the gate probe; the verdict's three outcomes on synthetic evidence of 6 seeds and its
+replication on seed halves (no training)."""
 
 import math
 
@@ -11,6 +12,7 @@ from skiplab.claims.paths import path_lengths as pl
 from skiplab.probes.paths import (binomial_range, count_paths, effective_range, enumerate_paths, gradient_by_length,
                                    graph_distances)
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from skiplab.claims.core.stats import judge
 from skiplab.models import calibrate_batchnorm, create_model, list_models
 
 
@@ -70,19 +72,34 @@ def evidence(highs, means, n=27, ok=True, error=0.02):
                                                    "densenet40": "not available"}}
 
 
+SHORT_H, SHORT_M = [9, 8, 10, 9, 8, 9], [5, 5, 6, 5, 5.5, 6]  # n = 27: upper end ~9 of a mean length 13.5
+
+
 def test_all_outcomes():
-    assert pl.verdict(evidence([9, 8, 10], [5, 5, 6])).verdict == SUPPORTED
-    assert pl.verdict(evidence([9, 8, 10], [5, 5, 6], ok=False)).verdict == NOT_SUPPORTED
-    assert pl.verdict(evidence([20, 19, 21], [14, 13.5, 15])).verdict == NOT_SUPPORTED
-    assert pl.verdict(evidence([9, 19, 10], [5, 12, 6])).verdict == INCONCLUSIVE  # seeds disagree
-    assert pl.verdict(evidence([16, 16, 16], [10, 10, 10])).verdict == INCONCLUSIVE  # between the thresholds
-    v = pl.verdict(evidence([9, 8, 10], [5, 5, 6], error=0.5))
+    v = pl.verdict(evidence(SHORT_H, SHORT_M))
+    assert v.verdict == SUPPORTED and "6 seeds" in v.reason
+    assert pl.verdict(evidence(SHORT_H, SHORT_M, ok=False)).verdict == NOT_SUPPORTED
+    assert pl.verdict(evidence([20, 19, 21, 20, 20, 19], [14, 14.5, 15, 14.5, 14, 15])).verdict == NOT_SUPPORTED
+    # seeds disagree: the upper end's interval spans n/2 = 13.5
+    assert pl.verdict(evidence([9, 19, 10, 19, 9, 18], [5, 12, 6, 12, 5, 11])).verdict == INCONCLUSIVE
+    # between the thresholds: the range ends past n/2, but the mean length is below it
+    assert pl.verdict(evidence([16] * 6, [10] * 6)).verdict == INCONCLUSIVE
+    v = pl.verdict(evidence(SHORT_H, SHORT_M, error=0.5))
     assert v.verdict == INCONCLUSIVE and "precondition" in v.reason
+
+
+def test_replication_halves_disagree():
+    # one seed of the second half ends its range at 13 (just below n/2): all six clear the margin, that half not
+    j = judge(pl.verdict, evidence([9, 9, 9, 9, 13, 9], SHORT_M), 6)
+    assert j["verdict"].verdict == SUPPORTED
+    assert [h["verdict"] for h in j["replication"]["halves"]] == [SUPPORTED, INCONCLUSIVE]
+    assert j["replication"]["replicated"] is False
+    assert judge(pl.verdict, evidence(SHORT_H, SHORT_M), 6)["replication"]["replicated"] is True
 
 
 def test_registered_and_presented():
     assert CLAIMS["path-lengths"] is pl
-    numbers, figs = pl.present(evidence([9, 8, 10], [5, 5, 6]))
+    numbers, figs = pl.present(evidence(SHORT_H, SHORT_M))
     assert all(len(r) == 2 for r in numbers["rows"])
     assert any(r[1] == "not available" for r in numbers["rows"])
     for p in figs[0]["panels"]:

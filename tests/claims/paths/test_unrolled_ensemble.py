@@ -1,5 +1,6 @@
 """unrolled-ensemble: the unrolled sum equals the forward pass (float64), and the verdict reaches all three outcomes
-on synthetic evidence; its presentation has the schema's shape (no training)."""
+on synthetic evidence of 6 seeds, with replication on seed halves; its presentation has the schema's shape (no
+training)."""
 
 import math
 
@@ -9,6 +10,7 @@ from skiplab.claims import CLAIMS
 from skiplab.claims.paths import unrolled_ensemble as ue
 from skiplab.probes.unrolled import unrolled_check
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from skiplab.claims.core.stats import judge
 from skiplab.models import calibrate_batchnorm, create_model
 
 
@@ -40,21 +42,25 @@ def study(base, single_inc, k_curve, blocks=9, ds=(3, 6), plain=False):
                        "error": [[v, v] for v in k_curve], "loss": [[v, v] for v in k_curve]}}
 
 
-def evidence(res_inc=0.01, plain_inc=0.8, curve=(0.03, 0.05, 0.08, 0.12), base=0.02, rel=1e-16, seeds=3):
+SEEDS = 6
+
+
+def evidence(res_inc=0.01, plain_inc=0.8, curve=(0.03, 0.05, 0.08, 0.12), base=0.02, rel=1e-16, seeds=SEEDS):
     def net(inc, plain=False):
         per_seed = inc if isinstance(inc, list) else [inc] * seeds
         return {"family": "plain" if plain else "resnet", "depth": 20,
                 "seeds": [study(base, i, curve, plain=plain) for i in per_seed]}
-    return {"seeds": list(range(seeds)), "k_max": 4, "draws": 2,
+    return {"seeds": list(range(seeds)), "k_max": 4, "draws": 2, "examples": 450,
             "nets": {"resnet56": net(res_inc), "resnet20": net(res_inc), "plain20": net(plain_inc, plain=True)},
             "verification": {"preresnet20": {"max_rel": rel, "segments": [], "downsampling": []}}}
 
 
 def test_all_outcomes():
-    assert ue.verdict(evidence()).verdict == SUPPORTED
+    v = ue.verdict(evidence())
+    assert v.verdict == SUPPORTED and "points" in v.reason and "6 seeds" in v.reason
     # the verification failing is a finding against the claim
     assert ue.verdict(evidence(rel=1e-3)).verdict == NOT_SUPPORTED
-    # the plain twin as robust as the residual net
+    # the plain twin as robust as the residual net: 1 point more, its interval below the 5-point margin
     assert ue.verdict(evidence(plain_inc=0.02)).verdict == NOT_SUPPORTED
     # residual lesions catastrophic
     assert ue.verdict(evidence(res_inc=0.3)).verdict == NOT_SUPPORTED
@@ -62,11 +68,30 @@ def test_all_outcomes():
     assert ue.verdict(evidence(curve=(0.03, 0.5, 0.6))).verdict == INCONCLUSIVE
     # a fall of more than the noise allowance
     assert ue.verdict(evidence(curve=(0.2, 0.1, 0.3))).verdict == INCONCLUSIVE
-    # seeds disagree
-    assert ue.verdict(evidence(res_inc=[0.01, 0.1, 0.01])).verdict == INCONCLUSIVE
+    # seeds disagree: the residual increase's interval straddles the 5-point margin
+    assert ue.verdict(evidence(res_inc=[0.01, 0.1, 0.01, 0.1, 0.01, 0.1])).verdict == INCONCLUSIVE
     v = ue.verdict(evidence(base=0.5))
     assert v.verdict == INCONCLUSIVE and "precondition" in v.reason
-    assert ue.verdict(evidence(res_inc=[0.01, math.nan, 0.01])).verdict == INCONCLUSIVE
+    assert ue.verdict(evidence(res_inc=[0.01, math.nan, 0.01, 0.01, 0.01, 0.01])).verdict == INCONCLUSIVE
+
+
+def test_margin_is_raised_to_the_binomial_noise_of_the_test_set():
+    # plain lesions at 82% error vs 2% intact on 450 examples: 2 SE of the difference ~3.9 points, below the
+    # registered 20; the residual increase of 1 point has a held-out interval of about +-2 points (no seed spread:
+    # the binomial part alone, with a normal quantile)
+    v = ue.verdict(evidence())
+    assert "margin 20.00;" in v.reason and "+1.00 [-1.04, +3.04]" in v.reason
+
+
+def test_replication_halves_disagree():
+    # the residual increase is 0.3 points on five seeds and 4 on one of the second half: that half's 3-seed interval
+    # (few Welch-Satterthwaite degrees of freedom, widened by the held-out noise of 450 examples) reaches past the
+    # 5-point margin, the six together do not
+    j = judge(ue.verdict, evidence(res_inc=[0.003, 0.003, 0.003, 0.003, 0.04, 0.003]), SEEDS)
+    assert j["verdict"].verdict == SUPPORTED
+    assert [h["verdict"] for h in j["replication"]["halves"]] == [SUPPORTED, INCONCLUSIVE]
+    assert j["replication"]["replicated"] is False
+    assert judge(ue.verdict, evidence(res_inc=0.003), SEEDS)["replication"]["replicated"] is True
 
 
 def test_smoothness_edges():

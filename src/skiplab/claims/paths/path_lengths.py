@@ -23,12 +23,15 @@ from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED,
 from skiplab.claims.depth.ladder import scale_config, spec
 from skiplab.claims.core.engine import Done
 from skiplab.claims.core.datasets import calibration_batch, heldout_batch
-from skiplab.claims.core.stats import band, fmt, summary
+from skiplab.claims.core.stats import band, chosen, effect, fmt, summary
 
 # Fixed before any result was seen.
 MASS = 0.9  # the effective paths: lengths carrying the central 90% of the total gradient magnitude
 MAX_ERROR = 0.25  # fair test: the trained net must have learned (held-out error <= 25%)
-SAMPLES = 10  # random branch subsets per length k (Veit et al. sample too; one subset exists at k = 0 and k = n)
+SAMPLES = 5  # random branch subsets per length k (Veit et al. sample too; one subset exists at k = 0 and k = n).
+# 5 with the default 6 seeds (was 10 with 3): the same 30 subsets per k behind the mean curve, at the 3-seed cost
+# (the gate probe is this claim's whole cost: ~(n - 1) * SAMPLES backward passes of the deepest net per seed)
+SHORT = 0.0  # margin of both effects (n/2 - upper end, mean length - n/2), raised to 2 SE of the seed noise
 EXAMPLES = 256  # held-out examples whose per-example input-gradient norms are averaged
 CALIBRATION = 1024
 ENUMERATE = (1, 2, 3, 4, 6, 8, 10)  # resmlp depths whose paths are listed one by one (2^10 = 1024 at most)
@@ -49,9 +52,16 @@ CLAIM = Claim(
           f"rest only through their skip (gate 'skip'); g(k) = mean norm of the per-example gradient of the loss at "
           f"the first block's input over {EXAMPLES} held-out examples; total T(k) = C(n, k) g(k); the effective "
           f"range is the central {MASS:.0%} of T, and m = its weighted mean length. Precondition: held-out error "
-          f"<= {MAX_ERROR:.0%} on every seed, else inconclusive. Supported if the verification holds and on every "
-          f"seed the effective range's upper end < n/2 (the mean path length). Not supported if the verification "
-          f"fails or on every seed m >= n/2. Otherwise inconclusive."),
+          f"<= {MAX_ERROR:.0%} on every seed, else inconclusive. Two effects, each a mean over seeds judged on its "
+          f"95% t-interval against a margin of {SHORT:g} raised to 2 seed-to-seed standard errors: n/2 minus the "
+          f"effective range's upper end, and m - n/2. Supported if the verification holds and the first lies above "
+          f"its margin (the effective paths end below the mean path length n/2). Not supported if the verification "
+          f"fails or the second lies above its margin (the gradient-weighted mean length exceeds n/2). Otherwise "
+          f"inconclusive."),
+    fair_test=("Path counts are checked exactly against 2^n and C(n, k); the gradient by path length is measured "
+               "on a trained net (the deepest ladder ResNet, which must have learned) with branch gates that route "
+               "it through exactly k branches, times the number of such paths, as Veit et al. did; the report "
+               "states both definitions of length (branches taken, additions passed)."),
 )
 
 
@@ -123,7 +133,7 @@ def measure(ctx: Context, done: Done) -> dict[str, Any]:
 
 
 def verdict(evidence: dict[str, Any]) -> Verdict:
-    n, seeds = evidence["n"], evidence["nets"]
+    n, seeds = evidence["n"], chosen(evidence["nets"])
     highs, means = [s["high"] for s in seeds], [s["mean"] for s in seeds]
     lows = [s["low"] for s in seeds]
     said = (f"n = {n} blocks (mean path length {n / 2:g}); effective range ({evidence['mass']:.0%} of the gradient) "
@@ -132,14 +142,20 @@ def verdict(evidence: dict[str, Any]) -> Verdict:
     if not evidence["verification"]["ok"]:
         return Verdict(NOT_SUPPORTED, f"path counts are not 2^n with binomial lengths: {said}")
     errors = [s["error"] for s in seeds]
-    if not seeds or any(e > MAX_ERROR for e in errors) or any(h is None for h in highs):
+    if not seeds or any(e > MAX_ERROR for e in errors) or any(h is None or m is None for h, m in zip(highs, means)):
         return Verdict(INCONCLUSIVE, f"precondition failed: held-out error above {MAX_ERROR:.0%} on some seed "
                                      f"or no gradient measured; {said}")
-    if all(h < n / 2 for h in highs):
+    # every seed's value, in seed order: effect() picks the judged seeds itself (NaN where none was measured)
+    every = [(math.nan if s["high"] is None else s["high"], math.nan if s["mean"] is None else s["mean"])
+             for s in evidence["nets"]]
+    short = effect("n/2 minus the effective range's upper end", [n / 2 - h for h, _ in every], SHORT)
+    long = effect("gradient-weighted mean length minus n/2", [m - n / 2 for _, m in every], SHORT)
+    said += f"; {short.text()}; {long.text()}"
+    if short.call == "above":
         return Verdict(SUPPORTED, f"the gradient comes mostly from short paths: {said}")
-    if all(m >= n / 2 for m in means):
+    if long.call == "above":
         return Verdict(NOT_SUPPORTED, f"the gradient is not concentrated on short paths: {said}")
-    return Verdict(INCONCLUSIVE, f"between the thresholds or seeds disagree: {said}")
+    return Verdict(INCONCLUSIVE, f"an interval straddles its margin: {said}")
 
 
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

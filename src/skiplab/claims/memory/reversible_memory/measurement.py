@@ -5,6 +5,7 @@ saved for backward and step times against ordinary backprop, peak memory in fres
 from __future__ import annotations
 
 import copy
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ class RevMemScale:
     peaks: tuple[int, ...] = C.option((7, 35), "blocks per stage whose peak memory is measured (fresh processes)")
     batch: int = C.option(8, "examples per batch")
     size: int = C.option(8, "input size (size x size)")
-    repeats: int = C.option(3, "interleaved timing repeats")
+    repeats: int = C.option(3, "interleaved timing repeats per seed (each seed times its own pair of nets)")
 
 
 QUICK = RevMemScale()
@@ -49,7 +50,7 @@ def budget(ctx: Context) -> str:
     s = scale_config(ctx)
     return (f"verification: {s.verify_blocks} coupling blocks, {ctx.seeds} seeds; sweep: "
             f"{'/'.join(str(3 * n) for n in s.per_stage)} blocks, batch {s.batch} of {s.size}x{s.size}, "
-            f"{s.repeats} timing repeats, CPU")
+            f"{s.repeats} timing repeats per seed, CPU")
 
 
 def _stage_recon(net: Any, x: torch.Tensor) -> float:
@@ -102,9 +103,13 @@ def _measure(ctx: Context) -> dict[str, Any]:
     for n in s.per_stage:
         for k in ("revnet", "resnet"):
             out["saved"][k].append(saved_bytes(make_net(n, k == "revnet", s.size), x))
-    for n in s.timed:
-        t = step_times({k: make_net(n, k == "revnet", s.size) for k in ("revnet", "resnet")}, x, y, s.repeats)
-        out["time_ratio"].append([a / b for a, b in zip(t["revnet"], t["resnet"])])
+    for n in s.timed:  # per seed: the median ratio of interleaved repeats on that seed's pair of nets
+        per_seed = []
+        for seed in ctx.seed_list:
+            t = step_times({k: make_net(n, k == "revnet", s.size, seed) for k in ("revnet", "resnet")},
+                           *batch(s.batch, s.size, seed), s.repeats)
+            per_seed.append(statistics.median(a / b for a, b in zip(t["revnet"], t["resnet"])))
+        out["time_ratio"].append(per_seed)
     for n in s.peaks:
         for k in ("revnet", "resnet"):
             p = peak_memory(n, k == "revnet", s.batch, s.size, threads=1)

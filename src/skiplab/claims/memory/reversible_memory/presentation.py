@@ -32,13 +32,14 @@ def present(e: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
              for g, k in enumerate(label)]
     peak = [{"label": label[k], "group": g, "x": e["peak_blocks"],
              "y": [None if v is None else v / mb for v in e["peak"][k]]} for g, k in enumerate(label)]
-    ratio = [{"label": "median (interleaved repeats)", "group": 0, "x": e["timed"],
+    ratio = [{"label": "median over seeds (each: median of interleaved repeats)", "group": 0, "x": e["timed"],
               "y": [statistics.median(r) for r in e["time_ratio"]],
               "yerr": [(max(r) - min(r)) / 2 for r in e["time_ratio"]]}]
     fig = {"id": "revnet-memory", "title": "RevNet memory is flat in depth; the ResNet's grows",
            "caption": "Left: bytes saved for backward (exact, saved_tensors_hooks, parameters excluded). Middle: peak "
                       "RSS of two SGD steps above the RSS before them, fresh process per point. Right: step time "
-                      "RevNet / ResNet (the same net with ordinary backprop), band: half the min-max spread.",
+                      "RevNet / ResNet (the same net with ordinary backprop), band: half the min-max spread over "
+                      "seeds.",
            "panels": [{"title": "saved for backward", "kind": "line", "xlabel": "coupling blocks",
                        "ylabel": "MB", "xscale": "log", "yscale": "log", "series": saved},
                       {"title": "peak memory", "kind": "line", "xlabel": "coupling blocks", "ylabel": "MB",

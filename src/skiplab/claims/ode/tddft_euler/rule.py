@@ -53,6 +53,11 @@ CLAIM = Claim(
           f"If a step cap (smoke run) cut a propagation, the checks that need the full length are not judged and "
           f"the verdict is inconclusive unless another check failed. Functional errors (TDHF, ALDA vs exact) are "
           f"reported, not judged."),
+    fair_test=("On a fixed (or independent-electron) Hamiltonian Euler's growth is checked against its exact "
+               "prediction prod sqrt(1 + h^2 E^2) and RK4's limit against |h E_max| <= 2 sqrt(2); on a "
+               "density-dependent Hamiltonian each propagator is judged against a small-step solve of the same "
+               "functional, so propagator error is kept apart from functional error; spectra are checked against "
+               "exact references where one exists (one and two electrons: the TRK sum rule, the first excitation)."),
 )
 
 
