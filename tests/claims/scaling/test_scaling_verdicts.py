@@ -1,73 +1,120 @@
 """width-vs-depth, compound-scaling and efficient-blocks: each verdict driven to all three outcomes (and its
-preconditions) with synthetic evidence, no training."""
+preconditions) with synthetic evidence of 6 seeds, no training, and an effect whose seed halves disagree is not
+replicated.
 
+Accuracies are rates on 1,000 held-out test images, so every margin is at least 2 binomial standard errors of the
+accuracies an effect combines (about 4 points for a difference of two near 70%, 6 for the interaction of four) and
+that noise also widens each interval (by ~2.6 SE with 6 seeds, ~4.3 with 3): the values below are chosen with those
+widths in mind."""
+
+from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from skiplab.claims.core.stats import judge
 from skiplab.claims.scaling import compound_scaling
 from skiplab.claims.scaling import efficient_blocks
 from skiplab.claims.scaling import width_vs_depth
-from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+
+SEEDS, TEST = 6, 1000
+
+
+def per_seed(v):
+    """A number (the same on every seed) or a (first half, second half) pair, as 6 per-seed values."""
+    return [v[0]] * 3 + [v[1]] * 3 if isinstance(v, tuple) else [v] * SEEDS
 
 
 def wvd(inc_obj, res_obj, inc_seq, res_seq, flops=(1000, 1000)):
     cells = {}
     for arch, task, acc in (("inception", "objects", inc_obj), ("deep-resnet", "objects", res_obj),
                             ("inception", "stages", inc_seq), ("deep-resnet", "stages", res_seq)):
-        cells[f"{arch}/{task}"] = {"model": arch, "args": {}, "blocks": 3, "acc": list(acc),
+        cells[f"{arch}/{task}"] = {"model": arch, "args": {}, "blocks": 3, "acc": per_seed(acc),
                                    "flops": flops[0] if arch == "inception" else flops[1]}
     return {"tasks": {"objects": "multiscale", "stages": "pathfinder"}, "cells": cells,
-            "chance": {"objects": 1 / 6, "stages": 0.5}, "seeds": [0, 1, 2]}
+            "chance": {"objects": 1 / 6, "stages": 0.5}, "examples": {"objects": TEST, "stages": TEST},
+            "seeds": list(range(SEEDS))}
 
 
 def test_width_vs_depth_all_outcomes():
-    # Inception ahead on objects, the deep stack ahead on stages: interaction 10 points on every seed
-    assert width_vs_depth.verdict(wvd([.7] * 3, [.65] * 3, [.7] * 3, [.75] * 3)).verdict == SUPPORTED
-    # the same advantage on both tasks: no interaction, whatever the main effect
-    assert width_vs_depth.verdict(wvd([.7] * 3, [.6] * 3, [.8] * 3, [.7] * 3)).verdict == NOT_SUPPORTED
-    assert width_vs_depth.verdict(wvd([.7, .6, .7], [.6] * 3, [.7] * 3, [.7] * 3)).verdict == INCONCLUSIVE
-    v = width_vs_depth.verdict(wvd([.7] * 3, [.65] * 3, [.55] * 3, [.52] * 3))  # stages never learned
-    assert v.verdict == INCONCLUSIVE and "precondition" in v.reason and "stages" in v.reason
-    v = width_vs_depth.verdict(wvd([.7] * 3, [.65] * 3, [.7] * 3, [.75] * 3, flops=(1100, 1000)))
-    assert v.verdict == INCONCLUSIVE and "FLOPs" in v.reason
+    v = width_vs_depth.verdict
+    # Inception 15 points ahead on objects, the deep stack 15 ahead on stages: I = 30 points [+22.7, +37.3],
+    # margin 5.7 (2 binomial SE of four rates)
+    good = v(wvd(.75, .6, .65, .8))
+    assert good.verdict == SUPPORTED and "interaction I" in good.reason
+    width_vs_depth.present(wvd(.75, .6, .65, .8))
+    # Inception further ahead on stages than on objects: I = -5 points [-12.3, +2.3], below the margin
+    assert v(wvd(.7, .65, .8, .7)).verdict == NOT_SUPPORTED
+    assert v(wvd(.7, .65, .7, .75)).verdict == INCONCLUSIVE  # I = 10 points [+2.6, +17.4] straddles 5.8
+    r = v(wvd(.7, .65, .55, .52))  # stages never learned
+    assert r.verdict == INCONCLUSIVE and "precondition" in r.reason and "stages" in r.reason
+    r = v(wvd(.75, .6, .65, .8, flops=(1100, 1000)))
+    assert r.verdict == INCONCLUSIVE and "FLOPs" in r.reason
 
 
-def cs_evidence(comp, depth, width, res, base=(.5, .5, .5), flops=None, resolution=20):
+def test_width_vs_depth_halves_disagree():
+    # seeds 0-2: I = +30 points; seeds 3-5: I = -20 points (Inception behind on objects, ahead on stages)
+    j = judge(width_vs_depth.verdict, wvd((.75, .6), (.6, .75), (.65, .7), (.8, .65)), SEEDS)
+    assert [h["verdict"] for h in j["replication"]["halves"]] == [SUPPORTED, NOT_SUPPORTED]
+    assert j["replication"]["replicated"] is False
+
+
+def cs_evidence(comp, depth, width, res, base=.5, flops=None, resolution=20):
     flops = flops or {}
     pts = []
     for label, acc in (("base", base), ("compound", comp), ("depth only", depth), ("width only", width),
                        ("resolution only", res)):
         pts.append({"label": label, "args": {}, "flops": flops.get(label, 500 if label == "base" else 1000),
-                    "resolution": resolution, "blocks": 8, "acc": list(acc)})
+                    "resolution": resolution, "blocks": 8, "acc": per_seed(acc)})
     return {"budget": 1000.0, "base_flops": 500, "search": [], "chosen": [1.2, 1.1, 1.15], "points": pts,
-            "data_size": 32, "chance": 1 / 6, "seeds": [0, 1, 2]}
+            "data_size": 32, "chance": 1 / 6, "examples": TEST, "seeds": list(range(SEEDS))}
 
 
 def test_compound_scaling_all_outcomes():
     v = compound_scaling.verdict
-    assert v(cs_evidence([.7] * 3, [.6] * 3, [.65] * 3, [.68] * 3)).verdict == SUPPORTED
-    # one single-dimension rule (width) does as well on every seed
-    assert v(cs_evidence([.7] * 3, [.6] * 3, [.7] * 3, [.68] * 3)).verdict == NOT_SUPPORTED
-    assert v(cs_evidence([.7] * 3, [.6] * 3, [.65, .72, .65], [.68] * 3)).verdict == INCONCLUSIVE
-    r = v(cs_evidence([.7] * 3, [.6] * 3, [.65] * 3, [.68] * 3, flops={"depth only": 1100}))
+    # compound 75% vs every rule at 60%: +15 points [+9.7, +20.3] against a 4.1-point margin
+    good = v(cs_evidence(.75, .6, .6, .6))
+    assert good.verdict == SUPPORTED and "compound - width only" in good.reason
+    compound_scaling.present(cs_evidence(.75, .6, .6, .6))
+    # width-only scaling 3 points ahead: [-7.9, +1.9] lies below its 3.8-point margin
+    r = v(cs_evidence(.75, .6, .78, .6))
+    assert r.verdict == NOT_SUPPORTED and "width only" in r.reason
+    assert v(cs_evidence(.75, .6, .70, .6)).verdict == INCONCLUSIVE  # +5 points [-0.1, +10.1] vs 4.0
+    r = v(cs_evidence(.75, .6, .6, .6, flops={"depth only": 1100}))
     assert r.verdict == INCONCLUSIVE and "depth only" in r.reason
-    r = v(cs_evidence([.7] * 3, [.6] * 3, [.65] * 3, [.68] * 3, resolution=40))
+    r = v(cs_evidence(.75, .6, .6, .6, resolution=40))
     assert r.verdict == INCONCLUSIVE and "resolution above" in r.reason
-    r = v(cs_evidence([.7] * 3, [.6] * 3, [.65] * 3, [.68] * 3, base=(.2, .2, .2)))
+    r = v(cs_evidence(.75, .6, .6, .6, base=.2))
     assert r.verdict == INCONCLUSIVE and "not learned" in r.reason
 
 
+def test_compound_scaling_halves_disagree():
+    # seeds 0-2: width-only 15 points behind compound; seeds 3-5: 10 points ahead of it
+    j = judge(compound_scaling.verdict, cs_evidence(.75, .6, (.6, .85), .6), SEEDS)
+    assert [h["verdict"] for h in j["replication"]["halves"]] == [SUPPORTED, NOT_SUPPORTED]
+    assert j["replication"]["replicated"] is False
+
+
 def eb_evidence(mb, basic, basic_flops=1000):
-    pairs = [{"mbconv": {"model": "effnet", "args": {}, "flops": f, "params": 1, "acc": list(m)},
+    pairs = [{"mbconv": {"model": "effnet", "args": {}, "flops": f, "params": 1, "acc": per_seed(m)},
               "basic": {"model": "effnet-basic", "args": {"width_mult": 0.7}, "flops": f if f != 1000 else basic_flops,
-                        "params": 1, "acc": list(b)}}
+                        "params": 1, "acc": per_seed(b)}}
              for f, m, b in ((1000, mb[0], basic[0]), (2000, mb[1], basic[1]))]
-    return {"pairs": pairs, "chance": 1 / 6, "seeds": [0, 1, 2]}
+    return {"pairs": pairs, "chance": 1 / 6, "examples": TEST, "seeds": list(range(SEEDS))}
 
 
 def test_efficient_blocks_all_outcomes():
     v = efficient_blocks.verdict
-    assert v(eb_evidence(([.6] * 3, [.7] * 3), ([.55] * 3, [.65] * 3))).verdict == SUPPORTED
-    assert v(eb_evidence(([.6] * 3, [.7] * 3), ([.6] * 3, [.72] * 3))).verdict == NOT_SUPPORTED
-    assert v(eb_evidence(([.6] * 3, [.7] * 3), ([.55, .62, .55], [.65, .7, .65]))).verdict == INCONCLUSIVE
-    r = v(eb_evidence(([.6] * 3, [.7] * 3), ([.55] * 3, [.65] * 3), basic_flops=1200))
+    # MBConv 15 points ahead at both budgets: [+9.4, +20.6] against a 4.4-point margin
+    good = v(eb_evidence((.6, .7), (.45, .55)))
+    assert good.verdict == SUPPORTED and "MBConv - basic" in good.reason
+    efficient_blocks.present(eb_evidence((.6, .7), (.45, .55)))
+    assert v(eb_evidence((.6, .7), (.62, .72))).verdict == NOT_SUPPORTED  # 2 points behind: [-7.4, +3.4] vs 4.2
+    assert v(eb_evidence((.6, .7), (.55, .65))).verdict == INCONCLUSIVE  # 5 points ahead: [-0.6, +10.6] vs 4.3
+    r = v(eb_evidence((.6, .7), (.45, .55), basic_flops=1200))
     assert r.verdict == INCONCLUSIVE and "FLOPs" in r.reason
-    r = v(eb_evidence(([.2] * 3, [.2] * 3), ([.2] * 3, [.2] * 3)))
+    r = v(eb_evidence((.2, .2), (.2, .2)))
     assert r.verdict == INCONCLUSIVE and "chance" in r.reason
+
+
+def test_efficient_blocks_halves_disagree():
+    # seeds 0-2: MBConv 15 points ahead; seeds 3-5: 10 points behind
+    j = judge(efficient_blocks.verdict, eb_evidence((.6, .7), ((.45, .7), (.55, .8))), SEEDS)
+    assert [h["verdict"] for h in j["replication"]["halves"]] == [SUPPORTED, NOT_SUPPORTED]
+    assert j["replication"]["replicated"] is False

@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from skiplab.claims.scaling.flops_matched import accuracy, chance, flops_of, scale_of, sized, spec
+from skiplab.claims.scaling.flops_matched import accuracy, chance, flops_of, scale_of, sized, spec, test_examples
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
 from skiplab.claims.core.engine import Done, RunSpec, execute
-from skiplab.claims.core.stats import agreement, fmt_pct, summary
+from skiplab.claims.core.stats import chosen, effect, fmt_pct, summary
 
 # Verdict thresholds (written before the quick-scale run; see the rule).
 MARGIN = 0.01  # compound must beat a rule by more than 1 accuracy point
@@ -43,11 +43,17 @@ CLAIM = Claim(
     rule=(f"Base EfficientNet-style net on the multi-scale shapes task; every scaled model sized to 2x the base's "
           f"forward FLOPs. Grid search: each (alpha, beta, gamma) of {list(GRID)} trains once on a search seed; the "
           f"most accurate is the compound rule, trained on the judged seeds. Per seed, compound minus each "
-          f"single-dimension rule (depth, width, resolution only) in final test accuracy. Preconditions, else "
-          f"inconclusive: all models within {TOLERANCE:.0%} of the budget, no model's resolution above the data's, "
-          f"the base above chance + {LEARNABLE:.0%} on every seed. Supported if compound beats every single rule by "
-          f"more than {MARGIN:.0%} (1 point) on every seed; not supported if for some rule it does so on no seed; "
-          f"otherwise inconclusive."),
+          f"single-dimension rule (depth, width, resolution only) in final accuracy on the held-out test split; "
+          f"each difference's mean over seeds is judged on its 95% t-interval (widened by the test split's binomial "
+          f"noise) against a margin of {MARGIN:.0%} (1 point) raised to 2 binomial standard errors of the two "
+          f"accuracies on the test split. Preconditions, else inconclusive: all models within {TOLERANCE:.0%} of "
+          f"the budget, no model's resolution above the data's, the base above chance + {LEARNABLE:.0%} on every "
+          f"seed. Supported if every difference's interval lies above its margin; not supported if some "
+          f"difference's interval lies below its margin; otherwise inconclusive."),
+    fair_test=("A small grid of (alpha, beta, gamma) at phi = 1, chosen on a separate search seed; every scaled model "
+               "(compound and each single-dimension rule) sized to the same forward FLOPs within 5%; accuracy "
+               "against FLOPs per rule on held-out test examples; the data rendered at the highest resolution any "
+               "model uses, so resolution scaling sees real detail; the base must learn the task."),
 )
 
 
@@ -72,7 +78,7 @@ def rule_args(ctx: Context, rule: str) -> dict[str, Any]:
 
 
 def _spec(ctx: Context, args: dict[str, Any], seed: int) -> RunSpec:
-    return spec(ctx, MODEL, args, scale_of(ctx).objects, seed)
+    return spec(ctx, MODEL, args, scale_of(ctx).objects, seed, ladder=True)
 
 
 def base_runs(ctx: Context) -> list[RunSpec]:
@@ -111,13 +117,14 @@ def measure(ctx: Context, done: Done) -> dict[str, Any]:
               for abg, sp in zip(grid(ctx), search_runs(ctx))]
     finite = [p for p in search if math.isfinite(p["acc"])]
     best = max(finite, key=lambda p: p["acc"]) if finite else search[0]
-    chosen = [_spec(ctx, compound_args(ctx, tuple(best["abg"])), seed) for seed in ctx.seed_list]
+    picked = [_spec(ctx, compound_args(ctx, tuple(best["abg"])), seed) for seed in ctx.seed_list]
     # The chosen point depends on the search's results, so it cannot be declared in runs(): the engine trains it here.
-    execute(chosen, done, say=lambda m: ctx.say(f"  compound-scaling (chosen grid point): {m}"), workers=ctx.workers)
-    points = [_point(ctx, done, "base", base_runs(ctx)), _point(ctx, done, "compound", chosen)]
+    execute(picked, done, say=lambda m: ctx.say(f"  compound-scaling (chosen grid point): {m}"), workers=ctx.workers)
+    points = [_point(ctx, done, "base", base_runs(ctx)), _point(ctx, done, "compound", picked)]
     points += [_point(ctx, done, f"{r} only", rule_runs(ctx, r)) for r in RULES]
     return {"budget": _budget_flops(ctx), "base_flops": points[0]["flops"], "search": search, "chosen": best["abg"],
-            "points": points, "data_size": max(done.dataset(chosen[0]).info.shape[1:]),
+            "points": points, "data_size": max(done.dataset(picked[0]).info.shape[1:]),
+            "examples": test_examples(done, picked[0]),
             "chance": chance(ctx, s.objects), "seeds": ctx.seed_list}
 
 
@@ -125,7 +132,7 @@ def verdict(evidence: dict[str, Any]) -> Verdict:
     pts = {p["label"]: p for p in evidence["points"]}
     comp, budget = pts["compound"], evidence["budget"]
     scaled = [p for p in evidence["points"] if p["label"] != "base"]
-    if not all(math.isfinite(a) for p in evidence["points"] for a in p["acc"]):
+    if not all(math.isfinite(a) for p in evidence["points"] for a in chosen(p["acc"])):
         return Verdict(INCONCLUSIVE, "precondition failed: an accuracy is missing or not finite (diverged run)")
     miss = [p["label"] for p in scaled if abs(p["flops"] / budget - 1) > TOLERANCE]
     if miss:
@@ -135,22 +142,22 @@ def verdict(evidence: dict[str, Any]) -> Verdict:
     if over:
         return Verdict(INCONCLUSIVE, f"precondition failed: {', '.join(over)} use a resolution above the data's "
                                      f"{evidence['data_size']} px (upsampling adds no information)")
-    base = pts["base"]["acc"]
+    base = chosen(pts["base"]["acc"])
     if not all(a > evidence["chance"] + LEARNABLE for a in base):
         return Verdict(INCONCLUSIVE, f"precondition failed: the base model is not above chance + {LEARNABLE:.0%} "
                                      f"on every seed ({fmt_pct(summary(base))}): the task is not learned")
-    diffs = {p["label"]: [c - a for c, a in zip(comp["acc"], p["acc"])] for p in scaled if p is not comp}
-    said = "; ".join(f"compound minus {k} {fmt_pct(summary(v))}" for k, v in diffs.items())
-    said = (f"compound {fmt_pct(summary(comp['acc']))} (alpha, beta, gamma = {tuple(evidence['chosen'])}) at "
-            f"{comp['flops']:.3g} FLOPs; {said}")
-    marks = {k: agreement(v, MARGIN) for k, v in diffs.items()}
-    if all(m == "above" for m in marks.values()):
-        return Verdict(SUPPORTED, f"compound scaling beats every single-dimension rule on every seed: {said}")
-    losing = [k for k, m in marks.items() if m == "below"]
+    effects = {p["label"]: effect(f"compound - {p['label']}", [c - a for c, a in zip(comp["acc"], p["acc"])], MARGIN,
+                                  examples=evidence["examples"], rates=[comp["acc"], p["acc"]], held_out=True)
+               for p in scaled if p is not comp}
+    said = (f"compound {fmt_pct(summary(chosen(comp['acc'])))} (alpha, beta, gamma = {tuple(evidence['chosen'])}) "
+            f"at {comp['flops']:.3g} FLOPs; " + "; ".join(e.text() for e in effects.values()))
+    if all(e.call == "above" for e in effects.values()):
+        return Verdict(SUPPORTED, f"compound scaling beats every single-dimension rule beyond the margin: {said}")
+    losing = [k for k, e in effects.items() if e.call == "below"]
     if losing:
-        return Verdict(NOT_SUPPORTED, f"compound scaling does not beat {', '.join(losing)} by more than "
-                                      f"{MARGIN:.0%} on any seed: {said}")
-    return Verdict(INCONCLUSIVE, f"seeds disagree: {said}")
+        return Verdict(NOT_SUPPORTED, f"compound scaling does not beat {', '.join(losing)} beyond the margin: "
+                                      f"{said}")
+    return Verdict(INCONCLUSIVE, f"an interval straddles its margin: {said}")
 
 
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -182,4 +189,4 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
 def budget(ctx: Context) -> str:
     return (f"multi-scale shapes; base EfficientNet-style net (blocks {BASE['blocks']}, widths {BASE['widths']}), "
             f"{len(GRID)} grid points x 1 search seed, then base, compound and 3 single-dimension rules per seed; "
-            + scale_of(ctx).describe(ctx.seeds))
+            + scale_of(ctx).describe(ctx.seeds, scale_of(ctx).ladder))

@@ -1,22 +1,26 @@
 """What the three ticket claims compute from the shared evidence (run_set.py), and their common figures.
 
-Accuracies are final test accuracies; the dense accuracy of a seed is its round 0. A ticket *matches* when its
-accuracy is at least the dense accuracy of the same seed and net minus MATCH (1 point, the issue's definition)."""
+Accuracies are final test accuracies on the held-out test split (`examples` of them, recorded in the evidence);
+the dense accuracy of a seed is its round 0. A ticket *matches* when its accuracy is at least the dense accuracy of
+the same seed and net minus MATCH (1 point, the issue's definition). The verdicts judge each paired per-seed
+difference of two accuracies on its 95% interval (`rate_effect`), whose margin is MATCH raised to 2 binomial
+standard errors of the two accuracies on those held-out examples."""
 
 from __future__ import annotations
 
 import math
 from typing import Any, Sequence
 
-from skiplab.claims.core.stats import summary
+from skiplab.claims.core.stats import Effect, chosen, effect, summary
 
 MATCH = 0.01  # a ticket matches dense accuracy within 1 point; a difference counts when it exceeds 1 point
 SPARSE = 0.20  # the claim's "sparse": at most 20% of the prunable weights left
 
 
 def finite(ev: dict[str, Any]) -> bool:
+    """Every accuracy of the seeds judged now is a finite number (a diverged run's is NaN)."""
     vals = [v for net in ev["nets"].values() for key, rows in net.items() if key not in ("model", "density")
-            for row in rows for v in row]
+            for row in chosen(rows) for v in row]
     return all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals)
 
 
@@ -54,6 +58,12 @@ def frontier(ticket_row: Sequence[float]) -> int:
 
 def diff(a: Sequence[float], b: Sequence[float]) -> list[float]:
     return [x - y for x, y in zip(a, b)]
+
+
+def rate_effect(name: str, a: Sequence[float], b: Sequence[float], ev: dict[str, Any]) -> Effect:
+    """The per-seed difference a - b of two final test accuracies, judged against MATCH (raised to 2 binomial SE
+    of the two accuracies): held-out examples, so their sampling noise also widens the interval."""
+    return effect(name, diff(a, b), MATCH, examples=ev["examples"], rates=[a, b], held_out=True)
 
 
 def accuracy_panel(ev: dict[str, Any], fam: str, title: str) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from skiplab.claims.tickets.run_set import budget, measure, runs  # noqa: F401  (the shared IMP run set)
-from skiplab.claims.tickets.accuracies import (MATCH, SPARSE, accuracy_panel, at_round, column, dense, density_at, diff, finite,
-                            sparse_compare)
+from skiplab.claims.tickets.accuracies import (MATCH, SPARSE, accuracy_panel, at_round, column, dense, density_at,
+                                              finite, rate_effect, sparse_compare)
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Verdict
-from skiplab.claims.core.stats import agreement, fmt_pct, summary
+from skiplab.claims.core.stats import chosen, fmt_pct, summary
 
 CLAIM = Claim(
     id="lottery-ticket",
@@ -20,13 +20,20 @@ CLAIM = Claim(
               "early-rewound weights, train to dense accuracy; the same masks re-initialized do worse.",
     source="Frankle & Carbin 2019; Frankle et al. 2020",
     rule=(f"Residual net, IMP (20% of the remaining weights per round, global magnitude, classifier dense, rewound "
-          f"to an early step), final test accuracy per seed. At the compared rounds with <= {SPARSE:.0%} of the "
-          f"weights left: the ticket matches when its accuracy >= the seed's dense accuracy - {MATCH:.0%} (1 point)."
-          f" Supported if at one such round the ticket matches on every seed and beats both the random re-init "
-          f"(same mask, fresh init) and the layer-wise shuffled mask (same per-layer sparsity, rewound weights) by "
-          f"more than 1 point on every seed. Not supported if at every such round the ticket misses dense by more "
-          f"than 1 point on every seed, or if at every such round where it matches on every seed the re-init is "
-          f"within 1 point of it (or better) on every seed. Otherwise inconclusive."),
+          f"to an early step), final accuracy on the held-out test split per seed. At each compared round with <= "
+          f"{SPARSE:.0%} of the weights left, three paired per-seed differences are judged, each mean over seeds on "
+          f"its 95% t-interval (widened by the test split's binomial noise) against a margin of {MATCH:.0%} (1 "
+          f"point) raised to 2 binomial standard errors of the two accuracies on the test split: dense - ticket "
+          f"(the ticket matches when the interval lies below the margin, misses when above), ticket - random "
+          f"re-init (same mask, fresh init) and ticket - layer-wise shuffled mask (same per-layer sparsity, rewound "
+          f"weights) (beats when above, does not when below). Supported if at one such round the ticket matches "
+          f"and beats both baselines. Not supported if at every such round it misses, or if at every such round "
+          f"where it matches the re-init is as good (ticket - re-init below the margin). "
+          f"Otherwise inconclusive."),
+    fair_test=("Accuracy against the weights left for the IMP ticket (rewound to an early step), the same mask "
+               "re-initialized at random, and a layer-wise shuffled random mask with the same per-layer sparsity, "
+               "all trained with the dense net's recipe and compared per seed at the same round, on held-out test "
+               "examples; the claim's sparsity is <= 20% of the prunable weights."),
 )
 
 
@@ -38,27 +45,25 @@ def verdict(evidence: dict[str, Any]) -> Verdict:
     if not rounds:
         return Verdict(INCONCLUSIVE, f"no compared round has <= {SPARSE:.0%} of the weights left")
     d = dense(net)
-    parts, matching, reinit_close = [], [], []
+    judged = []
     for i, r in rounds:
         t = at_round(net, r)
-        gap, adv_re, adv_sh = diff(d, t), diff(t, column(net, "reinit", i)), diff(t, column(net, "shuffled", i))
-        parts.append(f"{density_at(net, r):.1%} left: dense - ticket {fmt_pct(summary(gap))}, ticket - re-init "
-                     f"{fmt_pct(summary(adv_re))}, ticket - shuffled {fmt_pct(summary(adv_sh))}")
-        if all(g <= MATCH for g in gap):
-            matching.append((r, adv_re, adv_sh))
-            reinit_close.append(agreement(adv_re, MATCH) == "below")
-    said = f"dense {fmt_pct(summary(d))}; " + "; ".join(parts)
-    for r, adv_re, adv_sh in matching:
-        if agreement(adv_re, MATCH) == "above" and agreement(adv_sh, MATCH) == "above":
+        judged.append((r, rate_effect(f"{density_at(net, r):.1%} left: dense - ticket", d, t, evidence),
+                       rate_effect("ticket - re-init", t, column(net, "reinit", i), evidence),
+                       rate_effect("ticket - shuffled", t, column(net, "shuffled", i), evidence)))
+    said = f"dense {fmt_pct(summary(chosen(d)))}; " + "; ".join(e.text() for _, *es in judged for e in es)
+    for r, gap, re, sh in judged:
+        if gap.call == "below" and re.call == "above" and sh.call == "above":
             return Verdict(SUPPORTED, f"at {density_at(net, r):.1%} of the weights the ticket matches dense and "
-                                      f"beats both baselines by > 1 point on every seed: {said}")
-    if all(agreement(diff(d, at_round(net, r)), MATCH) == "above" for _, r in rounds):
-        return Verdict(NOT_SUPPORTED, f"at <= {SPARSE:.0%} of the weights the ticket misses dense accuracy by "
-                                      f"more than 1 point on every seed: {said}")
-    if matching and all(reinit_close):
+                                      f"beats both baselines beyond the margin: {said}")
+    if all(gap.call == "above" for _, gap, _, _ in judged):
+        return Verdict(NOT_SUPPORTED, f"at <= {SPARSE:.0%} of the weights the ticket misses dense accuracy beyond "
+                                      f"the margin: {said}")
+    matching = [re for _, gap, re, _ in judged if gap.call == "below"]
+    if matching and all(re.call == "below" for re in matching):
         return Verdict(NOT_SUPPORTED, f"where the sparse ticket matches dense, the re-initialized mask does as "
-                                      f"well (within 1 point on every seed): {said}")
-    return Verdict(INCONCLUSIVE, f"seeds or rounds disagree: {said}")
+                                      f"well (ticket - re-init below the margin): {said}")
+    return Verdict(INCONCLUSIVE, f"an interval straddles its margin, or rounds disagree: {said}")
 
 
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -295,6 +295,11 @@ def evidence(ctx: Context, done: Done) -> dict[str, Any]:
                         per.setdefault(f"transfer-{src}{var}", []).append(
                             [_read(round_dir(folder, r, f"transfer-{src}{var}"))["acc"] for r in s.compare_rounds])
         ev["nets"][f] = per
+    # Every accuracy is measured on the test split (capped by max_eval_examples in smoke runs): its size is the n
+    # of the accuracies' binomial noise, which the verdicts' margins and intervals include.
+    test_y = dataset(run_config(ctx.data_root, s, "resnet", 0).data).test_y
+    cap = s.train.max_eval_examples
+    ev["examples"] = len(test_y) if cap is None else min(cap, len(test_y))
     ev["transfer_pairs"] = _pairing(ctx.data_root, s)
     ev["seconds"] = sum(done.seconds(j) for j in runs(ctx))
     _CACHE[key] = ev

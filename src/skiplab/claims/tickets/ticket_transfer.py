@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from skiplab.claims.tickets.run_set import budget, measure, runs  # noqa: F401  (the shared IMP run set)
-from skiplab.claims.tickets.accuracies import MATCH, SPARSE, at_round, column, density_at, diff, finite, sparse_compare
+from skiplab.claims.tickets.accuracies import (MATCH, SPARSE, at_round, column, density_at, finite, rate_effect,
+                                              sparse_compare)
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Verdict
-from skiplab.claims.core.stats import agreement, fmt_pct, summary
+from skiplab.claims.core.stats import summary
 
 CLAIM = Claim(
     id="ticket-transfer",
@@ -23,15 +24,20 @@ CLAIM = Claim(
               "well: better than a layer-wise shuffled mask of equal sparsity and near the residual net's own "
               "ticket.",
     source="seed text (no published cross-family study found)",
-    rule=(f"Final test accuracy per seed, residual net, rewound weights, at the compared rounds with <= "
-          f"{SPARSE:.0%} of the weights left: own ticket, the plain twin's mask moved over, and that moved mask "
-          f"shuffled within each layer. A round tests transfer only where masks matter: the residual net's own "
-          f"ticket beats its own shuffled mask by more than {MATCH:.0%} (1 point) on every seed; if no round does, "
-          f"inconclusive. Supported if at one such round the moved mask beats its shuffled control by more than 1 "
-          f"point on every seed and is within 1 point of the own ticket (or better) on every seed. Not supported if "
-          f"at every such round it fails one of the two on every seed (no better than shuffled + 1 point on every "
-          f"seed, or more than 1 point below the own ticket on every seed). Otherwise inconclusive. The VGG source "
-          f"(full scale) and training from the residual net's own init are reported, not judged."),
+    rule=(f"Final accuracy on the held-out test split per seed, residual net, rewound weights, at the compared "
+          f"rounds with <= {SPARSE:.0%} of the weights left: own ticket, the plain twin's mask moved over, and that "
+          f"moved mask shuffled within each layer. Each paired per-seed difference is judged by its mean over seeds "
+          f"on a 95% t-interval (widened by the test split's binomial noise) against a margin of {MATCH:.0%} (1 "
+          f"point) raised to 2 binomial standard errors of the two accuracies. A round tests transfer only where "
+          f"masks matter: own ticket - own shuffled mask above the margin; if no round does, inconclusive. "
+          f"Supported if at one such round moved - moved shuffled is above the margin and own - moved below it "
+          f"(within the margin of the own ticket, or better). Not supported if at every such round moved - moved "
+          f"shuffled is below the margin or own - moved above it. Otherwise inconclusive. The VGG source (full "
+          f"scale) and training from the residual net's own init are reported, not judged."),
+    fair_test=("At equal sparsity on the same residual net, trained from the same rewound weights and recipe: its "
+               "own ticket, the plain net's mask moved over (every layer paired with its namesake of the same "
+               "shape), and that moved mask shuffled within each layer (exactly its per-layer sparsity), compared "
+               "per seed on held-out test examples, at rounds where the own ticket beats its shuffled mask."),
 )
 
 
@@ -42,25 +48,25 @@ def verdict(evidence: dict[str, Any]) -> Verdict:
     parts, tested = [], []
     for i, r in sparse_compare(evidence, net):
         own, moved = at_round(net, r), column(net, "transfer-plain", i)
-        mask_matters = diff(own, column(net, "shuffled", i))
-        vs_shuffled, own_minus = diff(moved, column(net, "transfer-plain-shuffled", i)), diff(own, moved)
-        parts.append(f"{density_at(net, r):.1%} left: own - own shuffled {fmt_pct(summary(mask_matters))}, moved - "
-                     f"moved shuffled {fmt_pct(summary(vs_shuffled))}, own - moved {fmt_pct(summary(own_minus))}")
-        if agreement(mask_matters, MATCH) == "above":
-            tested.append((r, vs_shuffled, own_minus))
+        matters = rate_effect(f"{density_at(net, r):.1%} left: own - own shuffled", own, column(net, "shuffled", i),
+                              evidence)
+        vs = rate_effect("moved - moved shuffled", moved, column(net, "transfer-plain-shuffled", i), evidence)
+        om = rate_effect("own - moved", own, moved, evidence)
+        parts.append("; ".join(e.text() for e in (matters, vs, om)))
+        if matters.call == "above":
+            tested.append((r, vs, om))
     said = "; ".join(parts) or "no round"
     if not tested:
         return Verdict(INCONCLUSIVE, f"at no sparse round does the residual net's own ticket beat its shuffled "
-                                     f"mask by > 1 point on every seed, so masks do not matter here: {said}")
+                                     f"mask beyond the margin, so masks do not matter here: {said}")
     for r, vs, om in tested:
-        if agreement(vs, MATCH) == "above" and all(v <= MATCH for v in om):
+        if vs.call == "above" and om.call == "below":
             return Verdict(SUPPORTED, f"at {density_at(net, r):.1%} of the weights the moved plain mask beats its "
-                                      f"shuffled control by > 1 point and is within 1 point of the own ticket on "
-                                      f"every seed: {said}")
-    if all(agreement(vs, MATCH) == "below" or agreement(om, MATCH) == "above" for _, vs, om in tested):
+                                      f"shuffled control and is within the margin of the own ticket: {said}")
+    if all(vs.call == "below" or om.call == "above" for _, vs, om in tested):
         return Verdict(NOT_SUPPORTED, f"where masks matter, the moved plain mask is no better than its shuffled "
-                                      f"control, or clearly below the own ticket, on every seed: {said}")
-    return Verdict(INCONCLUSIVE, f"seeds or rounds disagree: {said}")
+                                      f"control, or clearly below the own ticket: {said}")
+    return Verdict(INCONCLUSIVE, f"an interval straddles its margin, or rounds disagree: {said}")
 
 
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:

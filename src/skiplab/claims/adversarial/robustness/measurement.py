@@ -52,11 +52,11 @@ def attack_job(job: Job) -> dict[str, Any]:
     x, y = x.to(dev), y.to(dev)
     t0 = time.process_time()
     out: dict[str, Any] = {"key": job["key"]}
-    for norm in ("linf", "l2"):
+    for norm in job["norms"]:
         c = robust_curve(net, x, y, job[f"{norm}_eps"], standard_attacks(norm, job["steps"], job["restarts"]),
                          bounds, seed=job["seed"])
         out[norm] = c
-    out["clean"] = out["linf"]["clean"]
+    out["clean"] = out[job["norms"][0]]["clean"]
     if job.get("bounds"):
         if budgeted(net):
             tighten(net)
@@ -80,6 +80,8 @@ class RobustScale:
     budgets: tuple[float, ...] = C.option((0.5, 1.0, 2.0), "budgets c of the trade-off (each branch Lip <= c)")
     train: TrainConfig = C.option(TrainConfig(), "the training recipe of every run")
     budget_lr: float = C.option(0.1, "learning rate of the budget runs (else the same recipe)")
+    budget_linf: bool = C.option(True, "also attack the budget nets in L-inf (reported, not judged: the trade-off "
+                                       "reads the L2 curves)")
     snapshot_every: int = C.option(5, "steps between weight snapshots (scored on the held-out examples)")
     eval_examples: int = C.option(450, "held-out (test) examples for matching and attacks, spread over the split")
     linf_eps: tuple[float, ...] = C.option((0.0, 0.02, 0.05, 0.1), "L-inf epsilons (pixels in [0, 1]), from 0")
@@ -93,14 +95,21 @@ class RobustScale:
                 f"of batch {t.batch_size} (sgd lr {t.lr}, {t.warmup_epochs:g} warm-up epoch, {t.schedule}), "
                 f"snapshots every {self.snapshot_every} steps; {self.eval_examples} held-out examples; L-inf eps "
                 f"{list(self.linf_eps)}, L2 eps {list(self.l2_eps)}, PGD {self.pgd_steps} steps x {self.restarts}; "
-                f"{self.budget_model} at c = {list(self.budgets)} (lr {self.budget_lr}); {seeds} seed(s)")
+                f"{self.budget_model} at c = {list(self.budgets)} (lr {self.budget_lr}"
+                f"{'' if self.budget_linf else ', L2 attacks only'}); {seeds} seed(s)")
 
 
-# Quick: the ladder's digits recipe (batch 64, lr 0.05, one warm-up epoch) for 8 epochs; a first timing run of all
-# nets at 10 epochs on the loaded 2-core CPU needed ~9 s per net plus ~15 s of attacks, over the 3-minute budget.
+# Quick: the ladder's digits recipe (batch 64, lr 0.05, one warm-up epoch); a first timing run of all nets at 10
+# epochs on the loaded 2-core CPU needed ~9 s per net plus ~15 s of attacks, over the 3-minute budget.
 # The budget runs use lr 0.1: in that timing run the norm-free lipresnet20 (c = 1) reached only 80% test accuracy
 # at lr 0.05 (bounded branches and ends make small logits, so it learns slowly). Set before any verdict was seen.
-QUICK = RobustScale(train=TrainConfig(epochs=8, batch_size=64, lr=0.05, warmup_epochs=1.0))
+# For 6 seeds (issue 19) the quick budget was cut to ~2/3 per seed (at 3 seeds: ~47 s of training and ~55 s of
+# attacks per seed, ~9 s per attack job), so that the claim alone fits 5 minutes on 2 workers: 6 epochs instead
+# of 8 (training x0.75; every net still passes its matched target, which is the lowest best accuracy), only the
+# smallest and largest budget c (the only two the trade-off judges; c = 1 was reported only), and no L-inf
+# attacks on the budget nets (reported only; the share is L2): training ~29 s and attacks ~36 s per seed.
+QUICK = RobustScale(train=TrainConfig(epochs=6, batch_size=64, lr=0.05, warmup_epochs=1.0), budgets=(0.5, 2.0),
+                    budget_linf=False)
 
 
 FULL = RobustScale(data="cifar10", vgg_width=0.5, budgets=(0.5, 1.0, 2.0, 4.0), snapshot_every=391,
@@ -154,10 +163,11 @@ def measure(ctx: Context, done: Done) -> dict[str, Any]:
               "linf_eps": list(s.linf_eps), "l2_eps": list(s.l2_eps), "steps": s.pgd_steps, "restarts": s.restarts,
               "device": s.train.device}
 
-    def attack(key: tuple[str, int], index: int, bounds: bool) -> Job:
+    def attack(key: tuple[str, int], index: int, bounds: bool, norms: tuple[str, ...] = ("linf", "l2")) -> Job:
         sp = trained[key]
         return {**common, "key": key, "model": sp.run.model.name, "args": dict(sp.run.model.overrides), "seed": key[1],
-                "weights": str(done.snapshot_file(sp, snaps[key]["steps"][index])), "bounds": bounds}
+                "weights": str(done.snapshot_file(sp, snaps[key]["steps"][index])), "bounds": bounds,
+                "norms": list(norms)}
     match, attacks = [], []
     for seed in ctx.seed_list:
         target, idx = choose({n: snaps[(n, seed)]["acc"] for n in NETS})
@@ -166,12 +176,15 @@ def measure(ctx: Context, done: Done) -> dict[str, Any]:
         match.append({"seed": seed, "target": target, "chosen": chosen})
         # bounds of the unconstrained nets: reported for the first seed (not in smoke runs: ~2 s a net)
         attacks += [attack((n, seed), idx[n], seed == ctx.seed_list[0] and ctx.max_steps is None) for n in NETS]
-    attacks += [attack((f"c={c:g}", seed), -1, True) for c in s.budgets for seed in ctx.seed_list]
+    budget_norms = ("linf", "l2") if s.budget_linf else ("l2",)
+    attacks += [attack((f"c={c:g}", seed), -1, True, budget_norms) for c in s.budgets for seed in ctx.seed_list]
     measured = {tuple(r["key"]): r for r in ctx.map(attack_job, attacks, "attacks and bounds")}
     curves = {n: [measured[(n, seed)] for seed in ctx.seed_list] for n in NETS}
     budgets = {f"{c:g}": [measured[(f"c={c:g}", seed)] for seed in ctx.seed_list] for c in s.budgets}
     status = {f"{k[0]} seed {k[1]}": done.result(sp)["status"] for k, sp in trained.items()}
-    return {"seeds": ctx.seed_list, "scale": C.to_dict(s), "match": match, "curves": curves,
+    # the n of every accuracy's binomial noise: the held-out examples the snapshots were scored and attacked on
+    examples = min(r["l2"]["examples"] for r in measured.values())
+    return {"seeds": ctx.seed_list, "scale": C.to_dict(s), "examples": examples, "match": match, "curves": curves,
             "budgets": [float(c) for c in s.budgets], "budget_runs": budgets, "status": status,
             "params": {k[0]: done.result(sp)["params"] for k, sp in trained.items()},
             "attack_cpu_seconds": sum(r["cpu_seconds"] for r in measured.values())}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from skiplab.claims.core.stats import band, summary
@@ -25,8 +26,10 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
                      None, first.get("bound"), first.get("lower")])
     for c in evidence["budgets"]:
         es = evidence["budget_runs"][f"{c:g}"]
+        # (the budget nets' L-inf curves are optional, scale field budget_linf: n/a where they were not run)
         rows.append([f"Lipschitz budget c = {c:g}", evidence["params"].get(f"c={c:g}"), _col(es, lambda e: e["clean"]),
-                     _col(es, lambda e: robust_mean(e, ("linf",))), _col(es, lambda e: robust_mean(e, ("l2",))),
+                     _col(es, lambda e: robust_mean(e, ("linf",)) if "linf" in e else math.nan),
+                     _col(es, lambda e: robust_mean(e, ("l2",))),
                      _col(es, robust_share), _col(es, lambda e: e["bound"]), _col(es, lambda e: e["lower"])])
     numbers = {"columns": ["net", "params", "clean accuracy", "mean robust acc. L-inf", "mean robust acc. L2",
                            "robust share L2", "Lipschitz upper bound", "empirical lower bound"], "rows": rows,
