@@ -54,6 +54,24 @@ BAD = [
      "claims[degradation].numbers.format: 'acc' is not a column"),
     ("bad-circle", _broken(lambda r: r["claims"][1]["figures"][0]["panels"][0]["circle"].update(radius=-1)),
      "circle.radius: expected a positive number, got -1"),
+    ("unknown-call", _broken(lambda r: r["claims"][0]["intervals"][1].update(call="maybe")),
+     "claims[degradation].intervals[1].call: 'maybe' is not one of above, below, unclear"),
+    ("string-mean", _broken(lambda r: r["claims"][0]["intervals"][0].update(mean="3.9")),
+     "claims[degradation].intervals[0].mean: expected a number or null, got a string"),
+    ("interval-without-name", _broken(lambda r: r["claims"][0]["intervals"][0].pop("name")),
+     "claims[degradation].intervals[0].name: missing (a string is required)"),
+    ("replicated-not-a-boolean", _broken(lambda r: r["claims"][0]["replication"].update(replicated="yes")),
+     "claims[degradation].replication.replicated: expected true or false, got a string"),
+    ("half-verdict", _broken(lambda r: r["claims"][2]["replication"]["halves"][1].update(verdict="unclear")),
+     "claims[euler-stability].replication.halves[1].verdict: 'unclear' is not one of supported, not supported, "
+     "inconclusive"),
+    ("half-seed", _broken(lambda r: r["claims"][2]["replication"]["halves"][0].update(seeds=[0, "1"])),
+     "claims[euler-stability].replication.halves[0].seeds[1]: expected a seed index, got '1'"),
+    ("registration-status", _broken(lambda r: r["claims"][1]["rule_registration"].update(status="pending")),
+     "claims[jacobian-spectrum].rule_registration.status: 'pending' is not one of registered, changed, "
+     "unregistered"),
+    ("history-reason", _broken(lambda r: r["claims"][2]["rule_registration"]["history"][0].update(reason=3)),
+     "claims[euler-stability].rule_registration.history[0].reason: expected a string, got a number"),
 ]
 
 

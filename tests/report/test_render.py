@@ -29,8 +29,8 @@ def test_html_holds_every_claim_verdict_reason_commit_and_header(rendered):
     for c in fixture_results()["claims"]:
         assert f'id="{"claim-" + c["id"]}"' in html and f'href="#claim-{c["id"]}"' in html
         assert f'v-{c["verdict"].replace(" ", "-")}">{c["verdict"]}</span>' in html
-    for commit in ("3f2a1b9c0d", "uncommitted", "9e8d7c6b5a"):
-        assert f"<code>{commit}</code>" in html
+    # a claim without a rule registration shows its rule's commit (those with one: test_statistics.py)
+    assert "<dt>rule commit</dt><dd><code>9e8d7c6b5a</code></dd>" in html and "<code>uncommitted</code>" not in html
     assert "plain-56 train error 4.10% ± 0.30% vs plain-8 0.20% ± 0.10%; resnet-56 0.10%." in html
     assert "4 claims: 2 supported, 1 not supported, 1 inconclusive" in html
     # the run header
@@ -127,7 +127,7 @@ def test_markdown_links_each_figure_file_and_the_same_content(rendered):
     assert "| plain | 56 | 853,018 | 4.10% ± 0.30% | 7.10% ± 0.60% | n/a (n=2) |" in md
     assert "|---|---:|---:|---:|---:|---:|" in md
     assert md.index("### Verifications (2)") < md.index("### Empirical claims (2)") < md.index("## Run")
-    assert "`3f2a1b9c0d`" in md and "❌ **not supported**" in md and "⚠️ **inconclusive**" in md
+    assert "`9e8d7c6b5a`" in md and "❌ **not supported**" in md and "⚠️ **inconclusive**" in md
 
 
 def test_rendering_is_a_pure_function_of_results_json(rendered, tmp_path):

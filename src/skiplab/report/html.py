@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
+from . import stats_text as S
 from . import text as T
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -30,7 +31,9 @@ th, td { border: 1px solid var(--line); padding: 5px 10px; text-align: left; ver
 th { background: var(--bg-alt); font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.verdicts { width: 100%; }
-table.verdicts td:nth-child(1), table.verdicts td:nth-child(3) { white-space: nowrap; }
+table.verdicts td:nth-child(1), table.verdicts td:nth-child(3), table.verdicts td:nth-child(4) {
+  white-space: nowrap; }
+.scroll { overflow-x: auto; max-width: 100%; }
 .badge { display: inline-block; padding: 1px 9px; border-radius: 10px; font-size: 0.85em; font-weight: 600;
          white-space: nowrap; }
 .v-supported { background: #1a7f37; color: #fff; }
@@ -38,7 +41,9 @@ table.verdicts td:nth-child(1), table.verdicts td:nth-child(3) { white-space: no
 .v-inconclusive { background: #f0b400; color: #1f2328; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 8px 0; }
 dl.facts dt { color: var(--muted); }
-dl.facts dd { margin: 0; }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+.alert { color: #cf222e; font-weight: 600; }
+ol.history { margin: 4px 0; padding-left: 22px; }
 .statement { font-size: 1.05em; border-left: 4px solid var(--line); margin: 8px 0; padding: 2px 12px; }
 figure { margin: 18px 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
@@ -48,6 +53,20 @@ details { margin: 10px 0; }
 summary { cursor: pointer; color: var(--muted); }
 a { color: #0969da; text-decoration: none; }
 a:hover { text-decoration: underline; }
+@media (max-width: 640px) {
+  body { font-size: 14px; padding: 12px 10px 40px; }
+  dl.facts { grid-template-columns: 1fr; gap: 0; }
+  dl.facts dd { margin-bottom: 8px; }
+  th, td { padding: 4px 6px; }
+  /* the verdict table as one card per claim: id, kind, badge, replicated on a line, the reason below */
+  table.verdicts, table.verdicts tbody { display: block; }
+  table.verdicts thead { display: none; }
+  table.verdicts tr { display: block; padding: 6px 0; border-top: 1px solid var(--line); }
+  table.verdicts td { display: inline; border: 0; padding: 0 6px 0 0; white-space: normal; }
+  table.verdicts td:nth-child(2) { color: var(--muted); }
+  table.verdicts td:nth-child(4)::before { content: "replicated: "; color: var(--muted); }
+  table.verdicts td:nth-child(5) { display: block; padding-top: 2px; }
+}
 """
 
 
@@ -82,13 +101,13 @@ def _verdict_tables(claims: list[dict], anchors: dict[str, str]) -> str:
         if not members:
             out.append('<p class="muted">none in this run</p>')
             continue
-        out.append(f'<table class="verdicts" id="{gid}"><thead><tr><th>claim</th><th>kind</th><th>verdict</th>'
-                   "<th>reason</th></tr></thead><tbody>")
+        out.append(f'<div class="scroll"><table class="verdicts" id="{gid}"><thead><tr><th>claim</th><th>kind</th>'
+                   "<th>verdict</th><th>replicated</th><th>reason</th></tr></thead><tbody>")
         for c in members:
             out.append(f'<tr><td><a href="#{anchors[c["id"]]}">{escape(c["id"])}</a></td>'
                        f'<td>{escape(c["kind"])}</td><td>{badge(c["verdict"])}</td>'
-                       f'<td>{escape(T.or_dash(c.get("reason")))}</td></tr>')
-        out.append("</tbody></table>")
+                       f'<td>{escape(S.replicated(c))}</td><td>{escape(T.or_dash(c.get("reason")))}</td></tr>')
+        out.append("</tbody></table></div>")
     out.append("</section>")
     return "\n".join(out)
 
@@ -120,7 +139,39 @@ def _numbers_table(numbers: dict, seeds: object) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f'<td{" class=num" if num else ""}>{escape(v)}</td>'
                                     for v, num in zip(row, numeric)) + "</tr>" for row in rows)
-    return f'<table class="numbers"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (f'<div class="scroll"><table class="numbers"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            "</table></div>")
+
+
+def _intervals_table(intervals: list[dict]) -> str:
+    """Each effect the rule judged: mean, interval, margin, noise, seeds, call (claims/core/stats.py)."""
+    head = "".join(f"<th>{escape(c)}</th>" for c in S.interval_header(intervals))
+    body = "".join("<tr>" + "".join(f'<td{"" if j in (0, 4, 6) else " class=num"}>{escape(v)}</td>'
+                                    for j, v in enumerate(S.interval_row(e))) + "</tr>" for e in intervals)
+    return (f'<div class="scroll"><table class="intervals"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            f'</table></div><p class="muted">{escape(S.INTERVAL_NOTE)}</p>')
+
+
+def _replication(c: dict) -> str:
+    """The replication line, the halves' verdicts and reasons collapsed under it."""
+    line = escape(S.replication_line(c) or T.DASH)
+    halves = S.halves(c)
+    if not halves:
+        return line
+    items = "".join(f"<li>seeds {escape(s)}: {badge(v)} {escape(why)}</li>" for s, v, why in halves)
+    return f"{line}<details><summary>the halves' reasons</summary><ul>{items}</ul></details>"
+
+
+def _registration(c: dict) -> tuple[str, str]:
+    """(label, value) of the facts row saying where the rule comes from: its registration, else its commit."""
+    reg = S.registration(c)
+    if reg is None:
+        return "rule commit", _code_or_dash(c.get("rule_commit"))
+    line, alert, history = reg
+    value = f'<span class="alert">{escape(line)}</span>' if alert else escape(line)
+    if history:
+        value += '<ol class="history">' + "".join(f"<li>{escape(h)}</li>" for h in history) + "</ol>"
+    return "rule registration", value
 
 
 def _figure(fig: dict, png: bytes) -> str:
@@ -140,11 +191,14 @@ def _claim_section(c: dict, anchor: str, seeds: object, pngs: dict[str, bytes]) 
         ("kind", e(c["kind"])),
         ("source", e(c.get("source"))),
         ("rule", e(c.get("rule"))),
-        ("rule commit", _code_or_dash(c.get("rule_commit"))),
+        _registration(c),
         ("verdict", f"{badge(c['verdict'])} {e(c.get('reason'))}"),
+        *([("replication", _replication(c))] if "replication" in c else []),
         ("budget", e(c.get("budget"))),
         ("compute time (its runs, summed, + measuring)", escape(T.duration(c.get("wall_time")))),
     ]))
+    if c.get("intervals"):
+        out += ["<h3>Effects judged</h3>", _intervals_table(c["intervals"])]
     if c.get("numbers"):
         out += ["<h3>Numbers</h3>", _numbers_table(c["numbers"], seeds)]
     if c.get("figures"):

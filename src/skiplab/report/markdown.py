@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from . import stats_text as S
 from . import text as T
 
 _MARK = {"supported": "✅", "not supported": "❌", "inconclusive": "⚠️"}  # colour stand-ins: Markdown has none
@@ -48,9 +49,9 @@ def render_markdown(results: dict) -> str:
         if not members:
             out += ["none in this run", ""]
             continue
-        out += _table(["claim", "kind", "verdict", "reason"],
+        out += _table(["claim", "kind", "verdict", "replicated", "reason"],
                       [[f"[{esc(c['id'])}](#{anchors[c['id']]})", esc(c["kind"]), _verdict(c["verdict"]),
-                        esc(T.or_dash(c.get("reason")))] for c in members])
+                        esc(S.replicated(c)), esc(T.or_dash(c.get("reason")))] for c in members])
     cmd = results.get("command")
     out += ["## Run", ""]
     out += [f"- **{k}:** {v}" for k, v in [
@@ -68,22 +69,48 @@ def render_markdown(results: dict) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+def _registration(c: dict) -> tuple[str, str, list[str]]:
+    """(label, value, history lines) of where the rule comes from: its registration, else its commit. Markdown
+    has no colour: a changed or unregistered rule is marked with ❗ and bold."""
+    reg = S.registration(c)
+    if reg is None:
+        commit = c.get("rule_commit")
+        return "rule commit", _code(commit) if commit else T.DASH, []
+    line, alert, history = reg
+    return "rule registration", f"❗ **{esc(line)}**" if alert else esc(line), history
+
+
 def _claim(c: dict, anchor: str, seeds: object) -> list[str]:
     # An explicit anchor: heading-derived ids differ between renderers, the verdict table's links must not.
     out = [f'<a id="{anchor}"></a>', "", f"## {esc(c['id'])}: {_verdict(c['verdict'])}", ""]
     if c.get("statement"):
         out += [f"> {esc(c['statement'])}", ""]
-    commit = c.get("rule_commit")
-    out += [f"- **{k}:** {v}" for k, v in [
+    label, registration, history = _registration(c)
+    facts = [
         ("kind", esc(c["kind"])),
         ("source", esc(T.or_dash(c.get("source")))),
         ("rule", esc(T.or_dash(c.get("rule")))),
-        ("rule commit", _code(commit) if commit else T.DASH),
+        (label, registration),
         ("verdict", f"{_verdict(c['verdict'])}: {esc(T.or_dash(c.get('reason')))}"),
+        *([("replication", esc(S.replication_line(c)))] if "replication" in c else []),
         ("budget", esc(T.or_dash(c.get("budget")))),
         ("compute time (its runs, summed, + measuring)", T.duration(c.get("wall_time"))),
-    ]]
+    ]
+    for k, v in facts:
+        out.append(f"- **{k}:** {v}")
+        if k == label:  # a changed rule's history, nested under its line
+            out += [f"  - {esc(h)}" for h in history]
     out.append("")
+    if S.halves(c):
+        out += ["<details><summary>the halves' reasons</summary>", ""]
+        out += [f"- seeds {esc(s)}: {_verdict(v)}: {esc(why)}" for s, v, why in S.halves(c)]
+        out += ["", "</details>", ""]
+    if c.get("intervals"):
+        out += ["### Effects judged", ""]
+        out += _table([esc(h) for h in S.interval_header(c["intervals"])],
+                      [[esc(v) for v in S.interval_row(e)] for e in c["intervals"]],
+                      [j not in (0, 4, 6) for j in range(7)])
+        out += [esc(S.INTERVAL_NOTE), ""]
     if c.get("numbers"):
         columns, rows, numeric = T.numbers_rows(c["numbers"], seeds)
         out += ["### Numbers", ""]

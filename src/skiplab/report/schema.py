@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SkiplabError
+from .checks import _Bad, _choice, _fail, _list, _name, _num, _numbers_list, _obj, _opt_num, _str
 
 SCHEMA_VERSION = 1
 VERDICTS = ("supported", "not supported", "inconclusive")
@@ -23,16 +24,15 @@ PANEL_KINDS = ("line", "scatter", "complex", "bar", "hist")
 SCALES = ("linear", "log", "symlog")
 STYLES = ("solid", "dashed", "dotted", "points")
 FORMATS = ("percent", "float", "int", "text")
+CALLS = ("above", "below", "unclear")  # an interval against its margin (claims/core/stats.py)
+UNITS = ("percent", "")
+REGISTRATION = ("registered", "changed", "unregistered")
 # Figure ids become file names (figures/<id>.png): no separators, no leading dot, nothing a shell would mangle.
 FIGURE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class ReportError(SkiplabError):
     """A results.json that is missing, unreadable, or not the documented schema."""
-
-
-class _Bad(Exception):
-    """A schema violation at a JSON path; load_results prefixes the file name."""
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
@@ -55,74 +55,6 @@ def load_results(path: str | Path) -> dict[str, Any]:
     except _Bad as e:
         raise ReportError(f"{path}: {e}") from None
     return data
-
-
-# --- small typed checks; `where` is the JSON path shown to the user -------------------------------------------------
-
-def _fail(where: str, what: str) -> None:
-    raise _Bad(f"{where}: {what}")
-
-
-def _obj(v: Any, where: str) -> dict:
-    if not isinstance(v, dict):
-        _fail(where, f"expected an object, got {_name(v)}")
-    return v
-
-
-def _list(v: Any, where: str, nonempty: bool = False) -> list:
-    if not isinstance(v, list):
-        _fail(where, f"expected a list, got {_name(v)}")
-    if nonempty and not v:
-        _fail(where, "expected a non-empty list")
-    return v
-
-
-def _str(d: dict, key: str, where: str, required: bool = False) -> None:
-    v = d.get(key)
-    if v is None:
-        if required:
-            _fail(f"{where}.{key}", "missing (a string is required)")
-        return
-    if not isinstance(v, str) or (required and not v.strip()):
-        _fail(f"{where}.{key}", f"expected a non-empty string, got {_name(v)}" if required else
-              f"expected a string, got {_name(v)}")
-
-
-def _num(v: Any, where: str, nullable: bool = True) -> None:
-    if v is None and nullable:
-        return
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        _fail(where, f"expected a number{' or null' if nullable else ''}, got {_name(v)}")
-
-
-def _opt_num(d: dict, key: str, where: str) -> None:
-    _num(d.get(key), f"{where}.{key}")
-
-
-def _choice(d: dict, key: str, where: str, allowed: tuple[str, ...], required: bool = False) -> None:
-    v = d.get(key)
-    if v is None and not required:
-        return
-    if v not in allowed:
-        _fail(f"{where}.{key}", f"{v!r} is not one of {', '.join(allowed)}")
-
-
-def _numbers_list(d: dict, key: str, where: str, length: int | None, required: bool = True) -> int:
-    """A list of numbers/nulls (NaN and inf are written as null); returns its length."""
-    v = d.get(key)
-    if v is None and not required:
-        return -1
-    seq = _list(v, f"{where}.{key}")
-    for i, x in enumerate(seq):
-        _num(x, f"{where}.{key}[{i}]")
-    if length is not None and len(seq) != length:
-        _fail(f"{where}.{key}", f"has {len(seq)} values but x has {length}")
-    return len(seq)
-
-
-def _name(v: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
-            int: "a number", float: "a number"}.get(type(v), type(v).__name__)
 
 
 # --- the schema -----------------------------------------------------------------------------------------------------
@@ -167,6 +99,43 @@ def _check_claim(claim: Any, where: str, ids: set[str], figure_ids: set[str]) ->
         _check_figure(fig, f"{where}.figures[{j}]", figure_ids)
     if claim.get("configs") is not None:
         _obj(claim["configs"], f"{where}.configs")
+    _check_statistics(claim, where)
+
+
+def _check_statistics(claim: dict, where: str) -> None:
+    """intervals, replication and rule_registration: optional, so a results.json written before them renders."""
+    for i, e in enumerate(_list(claim.get("intervals") or [], f"{where}.intervals")):
+        w = f"{where}.intervals[{i}]"
+        _obj(e, w)
+        _str(e, "name", w, required=True)
+        for key in ("mean", "lo", "hi", "registered", "margin", "noise_se", "seeds", "examples", "level"):
+            _opt_num(e, key, w)
+        _str(e, "noise", w)
+        _choice(e, "unit", w, UNITS)
+        _choice(e, "call", w, CALLS)
+    if claim.get("replication") is not None:
+        w = f"{where}.replication"
+        rep = _obj(claim["replication"], w)
+        if not isinstance(rep.get("replicated"), bool):
+            _fail(f"{w}.replicated", f"expected true or false, got {_name(rep.get('replicated'))}")
+        for j, half in enumerate(_list(rep.get("halves"), f"{w}.halves", nonempty=True)):
+            hw = f"{w}.halves[{j}]"
+            _obj(half, hw)
+            _choice(half, "verdict", hw, VERDICTS, required=True)
+            _str(half, "reason", hw)
+            for k, s in enumerate(_list(half.get("seeds"), f"{hw}.seeds", nonempty=True)):
+                if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+                    _fail(f"{hw}.seeds[{k}]", f"expected a seed index, got {s!r}")
+    if claim.get("rule_registration") is not None:
+        w = f"{where}.rule_registration"
+        reg = _obj(claim["rule_registration"], w)
+        _choice(reg, "status", w, REGISTRATION, required=True)
+        for key in ("hash", "commit", "date", "reason"):
+            _str(reg, key, w)
+        for j, h in enumerate(_list(reg.get("history") or [], f"{w}.history")):
+            _obj(h, f"{w}.history[{j}]")
+            for key in ("hash", "date", "commit", "reason"):
+                _str(h, key, f"{w}.history[{j}]")
 
 
 def _check_numbers(numbers: Any, where: str) -> None:
