@@ -2,6 +2,7 @@
 and only rank 0 writes files."""
 
 import sys
+import weakref
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from _train_data import augmented_images, blobs  # noqa: E402
 
 from skiplab.models import create_model  # noqa: E402
 from skiplab.train import TrainConfig, fit  # noqa: E402
+from skiplab.train import distributed as D  # noqa: E402
 
 CFG = TrainConfig(epochs=2, batch_size=32, lr=0.05, device="cpu", channels_last=False)
 
@@ -28,8 +30,8 @@ DATA = {"vector": blobs, "images": augmented_images}
 
 
 def worker(rank: int, world: int, init_file: str, out: str, kind: str = "vector") -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    try:
+    with D.process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world):
+        group = weakref.ref(dist.group.WORLD)
         torch.set_num_threads(1)
         model = make_model(kind)
         sizes = []
@@ -39,9 +41,8 @@ def worker(rank: int, world: int, init_file: str, out: str, kind: str = "vector"
         if rank == 0:
             from safetensors.torch import save_file
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(out) / "ddp.safetensors"))
-        dist.barrier()  # as in from_torchrun: no rank tears the gloo group down while its peer still uses it
-    finally:
-        dist.destroy_process_group()
+    # whether leaving freed the group (and so stopped its gloo threads) while the interpreter is still running
+    (Path(out) / f"freed{rank}.txt").write_text(str(group() is None))
 
 
 def assert_ddp_equals_one_process(tmp_path, kind: str) -> dict:
@@ -62,6 +63,9 @@ def test_two_ranks_match_one_process(tmp_path):
     assert (tmp_path / "sizes0.txt").read_text() == (tmp_path / "sizes1.txt").read_text() == "16"
     assert (tmp_path / "rank0" / "result.json").exists()
     assert not (tmp_path / "rank1").exists()
+    # DDP's first use imports a torch module that would keep the group alive past destroy_process_group; its gloo
+    # threads would then be torn down during interpreter shutdown, where a rank could die with SIGABRT (issue 19)
+    assert (tmp_path / "freed0.txt").read_text() == (tmp_path / "freed1.txt").read_text() == "True"
 
 
 def test_two_ranks_match_one_process_with_augmentation(tmp_path):

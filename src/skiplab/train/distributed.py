@@ -55,6 +55,30 @@ def launched_by_torchrun() -> bool:
 
 
 @contextmanager
+def process_group(backend: str, init_method: str | None = None, rank: int = -1,
+                  world_size: int = -1) -> Iterator[None]:
+    """Be rank `rank` of a process group for the duration of the block (the arguments are init_process_group's;
+    left out, torchrun's environment gives them). Leaving destroys the group, its threads and sockets with it,
+    while the interpreter is still running."""
+    # torch.distributed.nn.functional binds `group.WORLD` as the default argument of its collectives when it is
+    # imported, and DDP imports it (through torch._dynamo) the first time it wraps a model. Imported while this group
+    # exists, those defaults keep the group alive past destroy_process_group: the gloo group's worker and socket
+    # threads then run on until the interpreter, shutting down, frees the defaults and tears the group down half-way
+    # through finalization (seen in gdb: ~ProcessGroupGloo under Py_FinalizeEx), where a rank can die with SIGABRT,
+    # "terminate called without an active exception" (issue 19). Imported first, the defaults bind None.
+    import torch.distributed.nn.functional  # noqa: F401
+
+    dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size)
+    try:
+        yield
+        # every rank done with its collectives before any tears the group down, so none is left mid-collective
+        # with a peer gone
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+@contextmanager
 def from_torchrun(device: str = "auto") -> Iterator[None]:
     """Join torchrun's process group for the duration of a command (a no-op outside torchrun or when a group
     already exists). `device` is the run's device setting: anything but the CPU means CUDA, hence nccl."""
@@ -64,11 +88,5 @@ def from_torchrun(device: str = "auto") -> Iterator[None]:
     cuda = device != "cpu" and torch.cuda.is_available()
     if cuda:  # before init: nccl binds each rank to the current device
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    dist.init_process_group("nccl" if cuda else "gloo")
-    try:
+    with process_group("nccl" if cuda else "gloo"):
         yield
-        # every rank done before any tears the group down: a gloo rank whose peer closes the connection while it is
-        # still shutting down can abort ("terminate called without an active exception", seen once in CI)
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
