@@ -13,16 +13,16 @@ README = f"# title\n\nintro | 1.5x\n\n{BEGIN}\n| a hand-typed | table |\n{END}\n
 
 def test_the_block_has_one_row_per_claim_and_names_its_source():
     lines = verdict_block(fixture_results(), "results/quick/results.json").splitlines()
-    assert lines[:2] == ["| claim | kind | verdict | replicated | decisive interval |", "|---|---|---|---|---|"]
+    assert lines[:2] == ["| claim | kind | verdict | replicated | first judged effect (all in the report) |", "|---|---|---|---|---|"]
     assert lines[2:6] == [
         "| [degradation](docs/claims.md#degradation) | empirical | ✅ **supported** | yes | "
-        r"plain depth effect: +3.90 \[+3.01, +4.79\] vs 2.88 points |",
+        r"plain depth effect: +3.90 \[+3.01, +4.79\] vs 2.88 points (1 of 3) |",
         "| [jacobian-spectrum](docs/claims.md#jacobian-spectrum) | verification | ❌ **not supported** | n/a | — |",
         "| [euler-stability](docs/claims.md#euler-stability) | verification + empirical | ⚠️ **inconclusive** | no "
         "| — |",
         "| [lesion-robustness](docs/claims.md#lesion-robustness) | empirical | ✅ **supported** | — | — |"]
     assert lines[6:] == ["", "Generated from `results/quick/results.json`, written by `skiplab reproduce --scale "
-                         "quick --seeds 3` (3 seeds, 2026-11-27); regenerate with `python -m skiplab.report.readme`."]
+                         "quick --seeds 3` (3 seeds, 2026-11-27, 62.1 min on cpu); regenerate with `python -m skiplab.report.readme`."]
 
 
 def test_only_the_lines_between_the_markers_change():

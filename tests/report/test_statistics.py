@@ -113,11 +113,11 @@ def test_number_formatting_known_answers_and_agreement_with_the_reason_strings()
                 assert S.number(x if math.isfinite(x) else None, unit, signed) == stats._num(unit)(x, signed)
 
 
-def test_seed_ranges_decisive_interval_and_missing_fields():
+def test_seed_ranges_first_effect_and_missing_fields():
     assert [S.seed_range(s) for s in ([0, 1, 2], [3, 4, 5], [0, 2, 4], [3])] == ["0-2", "3-5", "0, 2, 4", "3"]
     claims = {c["id"]: c for c in fixture_results()["claims"]}
-    assert S.decisive(claims["degradation"]) == "plain depth effect: +3.90 [+3.01, +4.79] vs 2.88 points"
-    assert S.decisive(claims["jacobian-spectrum"]) == "—" and S.decisive(claims["lesion-robustness"]) == "—"
+    assert S.first_effect(claims["degradation"]) == "plain depth effect: +3.90 [+3.01, +4.79] vs 2.88 points (1 of 3)"
+    assert S.first_effect(claims["jacobian-spectrum"]) == "—" and S.first_effect(claims["lesion-robustness"]) == "—"
     assert S.registration(claims["lesion-robustness"]) is None and S.replication_line(claims["lesion-robustness"]) \
         is None
     assert S.level_text([]) == "95% interval" and S.level_text([{"level": 0.9}]) == "90% interval"

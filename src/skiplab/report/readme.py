@@ -6,7 +6,7 @@ It rewrites only the lines between the markers `<!-- verdicts:begin -->` and `<!
     python -m skiplab.report.readme RESULTS README --check   # exit 1 if the table is not what RESULTS gives
 
 One row per claim, in results.json's order: claim (linked to its section of docs/claims.md), kind, verdict,
-replicated, and the decisive interval (the claim's first judged effect, "mean [lo, hi] vs margin"); a line under
+replicated, and the first judged effect (the claim's first judged effect, "mean [lo, hi] vs margin"); a line under
 the table names the results file, the command that wrote it, its seeds and its date.
 """
 
@@ -31,17 +31,21 @@ COMMAND = "python -m skiplab.report.readme"
 def verdict_block(results: dict, source: str) -> str:
     """The Markdown between the markers: the table and the line naming where it comes from. `source` is the
     results file as the README should name it (relative to the README's folder)."""
-    lines = ["| claim | kind | verdict | replicated | decisive interval |", "|---|---|---|---|---|"]
+    lines = ["| claim | kind | verdict | replicated | first judged effect (all in the report) |", "|---|---|---|---|---|"]
     for c in results["claims"]:
         anchor = re.sub(r"[^a-z0-9-]", "", c["id"].lower())  # GitHub's id of docs/claims.md's heading `## <id>`
         lines.append(f"| [{esc(c['id'])}](docs/claims.md#{anchor}) | {esc(c['kind'])} | {_verdict(c['verdict'])} | "
-                     f"{esc(S.replicated(c))} | {esc(S.decisive(c))} |")
+                     f"{esc(S.replicated(c))} | {esc(S.first_effect(c))} |")
     created = str(results.get("created") or "")
     date = created[:10] if re.match(r"\d{4}-\d{2}-\d{2}", created) else created or "an unknown date"
     seeds = results.get("seeds")
     command = results.get("command")
+    wall = results.get("wall_time")
+    took = f", {wall / 60:.1f} min on {esc(str((results.get('versions') or {}).get('device', '?')))}" \
+        if isinstance(wall, (int, float)) and wall > 0 else ""
     lines += ["", f"Generated from `{source}`, written by {f'`{command}`' if command else 'an unknown command'} "
-                  f"({seeds if seeds is not None else 'unknown'} seeds, {esc(date)}); regenerate with `{COMMAND}`."]
+                  f"({seeds if seeds is not None else 'unknown'} seeds, {esc(date)}{took}); regenerate with "
+                  f"`{COMMAND}`."]
     return "\n".join(lines)
 
 

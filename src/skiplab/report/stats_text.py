@@ -60,8 +60,9 @@ INTERVAL_NOTE = ("Rates are in percentage points. The call is \"above\" when the
                  "raised to at least 2 standard errors of the measurement's own noise.")
 
 
-def decisive(claim: dict) -> str:
-    """The claim's first judged effect, 'name: mean [lo, hi] vs margin' (the README's table); a dash if none."""
+def first_effect(claim: dict) -> str:
+    """The claim's first judged effect, 'name: mean [lo, hi] vs margin', and how many it judged ('1 of 3'): the
+    README's table, which has room for one (the first is not always the one that decided; the report has all)."""
     intervals = claim.get("intervals") or []
     if not intervals:
         return DASH
@@ -69,7 +70,7 @@ def decisive(claim: dict) -> str:
     unit = e.get("unit") or ""
     f = lambda key, signed=False: number(e.get(key), unit, signed)  # noqa: E731
     return (f"{e['name']}: {f('mean', True)} [{f('lo', True)}, {f('hi', True)}] vs {f('margin')}"
-            + (" points" if unit == PERCENT else ""))
+            + (" points" if unit == PERCENT else "") + (f" (1 of {len(intervals)})" if len(intervals) > 1 else ""))
 
 
 # --- replication ----------------------------------------------------------------------------------------------------
