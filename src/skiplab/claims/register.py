@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "register":
             chosen = {c: get_claim(c) for c in args.ids} if args.ids else dict(CLAIMS)
-            written = register(args.ids, args.reason, amend=args.amend, claims=chosen)
+            written = register(chosen, args.reason, amend=args.amend)
             for cid, h in written:
                 print(f"{cid}: registered {h}")
             print(f"{len(written)} entr{'y' if len(written) == 1 else 'ies'} written to {REGISTRY}")

@@ -170,16 +170,16 @@ def test_register_appends_and_status_follows(fake, tmp_path, monkeypatch):
     claim, helper, _ = fake()
     path = tmp_path / "rules.json"
     assert R.status(claim, path)["status"] == "unregistered"
-    assert R.register([], "registered", path, today="2026-01-02", claims={"fake-claim": claim}) == \
+    assert R.register({"fake-claim": claim}, "registered", path, today="2026-01-02") == \
         [("fake-claim", R.rule_hash(claim))]
     st = R.status(claim, path)
     assert (st["status"], st["reason"], st["commit"]) == ("registered", "registered", None)  # not a git checkout
     assert R.describe(st) == "rule registered (uncommitted)"
-    assert R.register([], "again", path, claims={"fake-claim": claim}) == []  # unchanged: nothing appended
+    assert R.register({"fake-claim": claim}, "again", path) == []  # unchanged: nothing appended
     monkeypatch.setattr(helper, "MARGIN", 0.07)
     st = R.status(claim, path)
     assert st["status"] == "unregistered" and R.describe(st) == R.UNREGISTERED_TEXT
-    R.register([], "margin raised to 0.07 (issue 0)", path, today="2026-01-03", claims={"fake-claim": claim})
+    R.register({"fake-claim": claim}, "margin raised to 0.07 (issue 0)", path, today="2026-01-03")
     entries = json.loads(path.read_text())["fake-claim"]
     assert [e["reason"] for e in entries] == ["registered", "margin raised to 0.07 (issue 0)"]
     assert [e["date"] for e in entries] == ["2026-01-02", "2026-01-03"]
@@ -192,7 +192,7 @@ def test_register_refuses_an_empty_reason(fake, tmp_path):
     claim, _, _ = fake()
     for reason in ("", "   "):
         with pytest.raises(ConfigError, match="--reason"):
-            R.register([], reason, tmp_path / "rules.json", claims={"fake-claim": claim})
+            R.register({"fake-claim": claim}, reason, tmp_path / "rules.json")
     assert not (tmp_path / "rules.json").exists()
 
 
@@ -207,7 +207,7 @@ def test_pre_registry_history_makes_a_rule_changed(fake, tmp_path):
     claim, _, _ = fake()
     path = tmp_path / "rules.json"
     R.save({"fake-claim": [{"hash": None, "commit": "abc1234", "date": "2025-01-01", "reason": "budget cut"}]}, path)
-    R.register([], "registered", path, today="2025-02-01", claims={"fake-claim": claim})
+    R.register({"fake-claim": claim}, "registered", path, today="2025-02-01")
     st = R.status(claim, path)
     assert st["status"] == "changed" and [e["commit"] for e in st["history"]][0] == "abc1234"
 
@@ -230,9 +230,9 @@ def test_status_names_the_commit_that_registered_the_hash_and_amend_stops_there(
     repo.mkdir()
     _git(repo, "init", "-q")
     path = repo / "rules.json"
-    R.register([], "registered", path, claims={"fake-claim": claim})
+    R.register({"fake-claim": claim}, "registered", path)
     monkeypatch.setattr(helper, "MARGIN", 0.08)
-    R.register([], "registered", path, amend=True, claims={"fake-claim": claim})  # not committed: replaced
+    R.register({"fake-claim": claim}, "registered", path, amend=True)  # not committed: replaced
     assert len(json.loads(path.read_text())["fake-claim"]) == 1
     _git(repo, "add", "rules.json")
     _git(repo, "commit", "-q", "-m", "register")
@@ -241,7 +241,7 @@ def test_status_names_the_commit_that_registered_the_hash_and_amend_stops_there(
     assert R.describe(st) == f"rule registered at {st['commit']}, {st['date']}"
     monkeypatch.setattr(helper, "MARGIN", 0.09)
     with pytest.raises(ConfigError, match="committed"):
-        R.register([], "fix", path, amend=True, claims={"fake-claim": claim})
+        R.register({"fake-claim": claim}, "fix", path, amend=True)
 
 
 def test_registry_file_is_well_formed_and_names_real_commits():

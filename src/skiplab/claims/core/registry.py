@@ -420,10 +420,10 @@ def describe(st: dict[str, Any]) -> str:
     return UNREGISTERED_TEXT
 
 
-def register(claim_ids: Sequence[str], reason: str, path: Path = REGISTRY, *, amend: bool = False,
-             today: str | None = None, claims: dict[str, Any]) -> list[tuple[str, str]]:
-    """Append {hash, date, reason} for each named claim (all claims when none named) whose current hash is not its
-    latest registered one; returns the (id, hash) pairs written. `amend` replaces a claim's latest hashed entry
+def register(claims: dict[str, Any], reason: str, path: Path = REGISTRY, *, amend: bool = False,
+             today: str | None = None) -> list[tuple[str, str]]:
+    """Append {hash, date, reason} for each of `claims` (id -> claim module) whose current hash is not its latest
+    registered one; returns the (id, hash) pairs written. `amend` replaces a claim's latest hashed entry
     instead, which is refused once that entry is committed (recorded history is never rewritten)."""
     if not reason or not reason.strip():
         raise ConfigError('register needs --reason "why" (every registry entry records why the rule was '

@@ -96,6 +96,7 @@ def reproduce(claims: Sequence[ClaimModule], ctx: Context, out: Path, command: s
     done = execute(ordered, Done(out / "runs"), say=ctx.say, workers=ctx.workers, verbose=verbose,
                    labels={k: f"({', '.join(v)})" for k, v in users.items()})
     results_of = []
+    rules, added = registry.load(), registry.registered_at()  # one read and one git log for every claim
     for m in claims:
         ctx.say(f"measuring {m.CLAIM.id} ...")
         t0 = time.perf_counter()
@@ -107,7 +108,8 @@ def reproduce(claims: Sequence[ClaimModule], ctx: Context, out: Path, command: s
         train_s = sum(done.seconds(j) for j in jobs)
         c = m.CLAIM
         results_of.append({"id": c.id, "kind": c.kind, "statement": c.statement, "source": c.source, "rule": c.rule,
-                           "rule_commit": rule_commit(rule_file(m)), "rule_registration": registry.status(m),
+                           "rule_commit": rule_commit(rule_file(m)),
+                           "rule_registration": registry.status(m, registry=rules, added=added),
                            "verdict": v.verdict, "reason": v.reason,
                            "intervals": judged["intervals"], "replication": judged["replication"],
                            "budget": m.budget(ctx), "wall_time": train_s + time.perf_counter() - t0,
