@@ -53,8 +53,11 @@ The statistics are in `src/skiplab/claims/core/stats.py`; in short:
   k - 1 degrees of freedom. A t-interval rather than a bootstrap: with 6 seeds a percentile bootstrap covers about
   88% instead of 95%, with 3 about 75%.
 - **The test set's own noise.** Where the effect is an error rate or accuracy on held-out examples, those examples
-  are one sample shared by every seed, so their binomial variance is added to the interval's: more seeds cannot
-  average it away.
+  are one sample shared by every seed, so their binomial variance is added to the interval's, with
+  Welch-Satterthwaite degrees of freedom in place of k - 1 (that part is known, not estimated): more seeds cannot
+  average it away. So a claim that two arms *match* within a margin of 2 binomial standard errors cannot be shown
+  on such a test set (the interval's half-width is at least 1.96 of them): it stays inconclusive until the test set
+  grows.
 - **A margin of at least 2 standard errors of noise.** The margin a rule registers is raised, where needed, to 2
   standard errors of the measurement's own noise: for a rate on n examples the binomial sqrt(p(1 - p)/n), summed in
   quadrature over the two arms of a difference; for any other statistic the seed-to-seed standard error
