@@ -99,12 +99,15 @@ def test_degradation_cause_replication_halves_disagree():
     assert j["verdict"].verdict == SUPPORTED and j["replication"]["replicated"] is False
 
 
-def van_evidence(plain_slopes, res_slopes, depths=(8, 20, 56)):
+def van_evidence(plain_slopes, res_slopes, depths=(8, 20, 56), trained=None):
+    """Evidence whose per-seed log(first/last) is slope * depth; `trained` = (plain, residual) slopes after
+    training, the same as at init when omitted."""
+    plain_t, res_t = trained or (plain_slopes, res_slopes)
     nets = {}
-    for fam, slopes in (("plain", plain_slopes), ("resnet", res_slopes)):
+    for fam, slopes, after in (("plain", plain_slopes, plain_t), ("resnet", res_slopes, res_t)):
         for d in depths:
-            nets[f"{fam}-{d}"] = [{"init": [1.0, 1.0], "trained": [1.0, 1.0], "r_init": s * d, "r_trained": 0.0}
-                                  for s in slopes]
+            nets[f"{fam}-{d}"] = [{"init": [1.0, 1.0], "trained": [1.0, 1.0], "r_init": s * d, "r_trained": t * d}
+                                  for s, t in zip(slopes, after)]
     return {"depths": list(depths), "seeds": list(range(len(plain_slopes))), "nets": nets}
 
 
@@ -114,7 +117,7 @@ FLAT = [0.001, -0.002, 0.0, 0.001, -0.001, 0.002]
 
 def test_vanishing_gradients_all_outcomes():
     v = vanishing_gradients.verdict(van_evidence(VANISH, FLAT))
-    assert v.verdict == SUPPORTED and "vanishes" in v.reason
+    assert v.verdict == SUPPORTED and "vanishes" in v.reason and "trained" in v.reason
     v = vanishing_gradients.verdict(van_evidence([-s for s in VANISH], FLAT))
     assert v.verdict == SUPPORTED and "explodes" in v.reason
     # no geometric trend in the plain net: its interval lies within +-0.02 per layer
@@ -127,6 +130,19 @@ def test_vanishing_gradients_all_outcomes():
     assert vanishing_gradients.verdict(van_evidence([0.05, -0.04, 0.06, -0.05, 0.04, -0.06], ZERO)).verdict \
         == INCONCLUSIVE
     v = vanishing_gradients.verdict(van_evidence([0.05, math.nan, 0.06, 0.05, 0.05, 0.05], ZERO))
+    assert v.verdict == INCONCLUSIVE and "precondition" in v.reason
+
+
+def test_vanishing_gradients_judges_the_trained_nets_too():
+    # supported at init, but training removes the plain net's trend: the trained nets contradict the claim
+    v = vanishing_gradients.verdict(van_evidence(VANISH, FLAT, trained=(FLAT, FLAT)))
+    assert v.verdict == NOT_SUPPORTED and "trained, no geometric trend" in v.reason
+    # supported at init, the trained plain trend unclear (its sign flips between seeds): inconclusive
+    v = vanishing_gradients.verdict(van_evidence(VANISH, FLAT, trained=([0.05, -0.04, 0.06, -0.05, 0.04, -0.06],
+                                                                         FLAT)))
+    assert v.verdict == INCONCLUSIVE and "trained, an interval straddles" in v.reason
+    # a run without a trained record (interrupted before its first epoch) cannot be judged
+    v = vanishing_gradients.verdict(van_evidence(VANISH, FLAT, trained=([math.nan] * SEEDS, FLAT)))
     assert v.verdict == INCONCLUSIVE and "precondition" in v.reason
 
 

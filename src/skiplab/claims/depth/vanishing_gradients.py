@@ -26,18 +26,21 @@ CLAIM = Claim(
               "the identity path keeps it well-conditioned.",
     source="seed text (the residual-network story)",
     rule=(f"Per seed, the slope s of log(g_first / g_last) against depth (weighted layers), with "
-          f"g_l = ||dL/dx_l|| ||x_l|| on a fixed training batch at initialization (train-mode batch norm). "
-          f"s < 0: the early-layer signal vanishes with depth; s > 0: it explodes. Two effects, each a mean over "
-          f"seeds on its 95% t-interval, margins raised to 2 seed-to-seed standard errors where larger: (1) the "
-          f"plain slope s_plain against +-{MIN_SLOPE} per layer (two-sided); (2) the per-seed gain "
-          f"|s_plain| / {RATIO:g} - |s_residual| against {GAIN_MARGIN:g}. Supported if the plain interval lies "
-          f"beyond +{MIN_SLOPE} or -{MIN_SLOPE} (one direction of geometric trend) and the gain interval lies "
-          f"above its margin (the residual slope is at most 1/{RATIO:g} of the plain one). Not supported if the "
-          f"plain interval lies within (-{MIN_SLOPE}, +{MIN_SLOPE}) (no geometric trend) or the gain interval "
-          f"lies below its margin. Otherwise inconclusive. Trained nets are reported alongside."),
+          f"g_l = ||dL/dx_l|| ||x_l|| on a fixed training batch (train-mode batch norm), read twice: at "
+          f"initialization and after the ladder's training budget. s < 0: the early-layer signal vanishes with "
+          f"depth; s > 0: it explodes. At each time two effects, each a mean over seeds on its 95% t-interval, "
+          f"margins raised to 2 seed-to-seed standard errors where larger: (1) the plain slope s_plain against "
+          f"+-{MIN_SLOPE} per layer (two-sided); (2) the per-seed gain |s_plain| / {RATIO:g} - |s_residual| against "
+          f"{GAIN_MARGIN:g}. A time supports the claim if the plain interval lies beyond +{MIN_SLOPE} or "
+          f"-{MIN_SLOPE} (one direction of geometric trend) and the gain interval lies above its margin (the "
+          f"residual slope is at most 1/{RATIO:g} of the plain one); it contradicts it if the plain interval lies "
+          f"within (-{MIN_SLOPE}, +{MIN_SLOPE}) (no geometric trend) or the gain interval lies below its margin; "
+          f"otherwise it is unclear. The claim is about the nets one trains, so both times are judged with the "
+          f"same thresholds: supported if both support it, not supported if either contradicts it, otherwise "
+          f"inconclusive; inconclusive too if a trained record is missing or a signal is not finite."),
     fair_test=("The gradient signal is scale-invariant (||dL/dx_l|| ||x_l|| at every layer, so a rescaled layer "
-               "cannot fake it), measured on the same fixed training batch at initialization for plain and "
-               "residual twins at >= 3 depths; the slope of log(first/last) against depth is fitted per seed, and "
+               "cannot fake it), measured on the same fixed training batch at initialization and after training "
+               "for plain and residual twins at >= 3 depths; the slope of log(first/last) against depth is fitted per seed, and "
                "the report says whether the plain net's signal vanishes or explodes."),
 )
 
@@ -69,23 +72,39 @@ def slopes(evidence: dict[str, Any], fam: str, when: str = "init") -> list[float
             for i in range(len(evidence["seeds"]))]
 
 
-def verdict(evidence: dict[str, Any]) -> Verdict:
-    sp, sr = slopes(evidence, "plain"), slopes(evidence, "resnet")
-    if not all(math.isfinite(v) for v in chosen(sp) + chosen(sr)):
-        return Verdict(INCONCLUSIVE, "precondition failed: a gradient signal was not finite at initialization")
-    trend = effect("plain slope of log(g_first/g_last) per layer at init", sp, MIN_SLOPE)
-    gain = effect(f"|plain slope| / {RATIO:g} - |residual slope|", [abs(p) / RATIO - abs(r) for p, r in zip(sp, sr)],
-                  GAIN_MARGIN)
+WHEN = {"init": "at init", "trained": "trained"}
+
+
+def judge_time(evidence: dict[str, Any], when: str) -> tuple[str, str]:
+    """(call, reason) at one time ("init" or "trained"): call is supported, not supported or unclear."""
+    sp, sr = slopes(evidence, "plain", when), slopes(evidence, "resnet", when)
+    trend = effect(f"plain slope of log(g_first/g_last) per layer {WHEN[when]}", sp, MIN_SLOPE)
+    gain = effect(f"|plain slope| / {RATIO:g} - |residual slope| {WHEN[when]}",
+                  [abs(p) / RATIO - abs(r) for p, r in zip(sp, sr)], GAIN_MARGIN)
     said = f"{trend.text()}; {gain.text()}; residual slope {fmt(summary(chosen(sr)))}"
     if trend.sign in ("positive", "negative") and gain.call == "above":
         direction = "vanishes" if trend.sign == "negative" else "explodes"
-        return Verdict(SUPPORTED, f"the plain net's early-layer signal {direction} geometrically with depth and "
-                                  f"the residual net's does much less: {said}")
+        return SUPPORTED, (f"{WHEN[when]}, the plain net's early-layer signal {direction} geometrically with depth "
+                           f"and the residual net's does much less: {said}")
     if trend.sign == "null":
-        return Verdict(NOT_SUPPORTED, f"no geometric trend with depth in the plain net: {said}")
+        return NOT_SUPPORTED, f"{WHEN[when]}, no geometric trend with depth in the plain net: {said}"
     if gain.call == "below":
-        return Verdict(NOT_SUPPORTED, f"the identity path does not improve the conditioning {RATIO:g}x: {said}")
-    return Verdict(INCONCLUSIVE, f"an interval straddles its margin: {said}")
+        return NOT_SUPPORTED, f"{WHEN[when]}, the identity path does not improve the conditioning {RATIO:g}x: {said}"
+    return "unclear", f"{WHEN[when]}, an interval straddles its margin: {said}"
+
+
+def verdict(evidence: dict[str, Any]) -> Verdict:
+    values = [v for fam in ("plain", "resnet") for w in WHEN for v in chosen(slopes(evidence, fam, w))]
+    if not all(math.isfinite(v) for v in values):
+        return Verdict(INCONCLUSIVE, "precondition failed: a gradient signal is missing or not finite (at "
+                                     "initialization or after training)")
+    calls = [judge_time(evidence, w) for w in WHEN]
+    reason = ". ".join(why for _, why in calls)
+    if any(c == NOT_SUPPORTED for c, _ in calls):
+        return Verdict(NOT_SUPPORTED, reason)
+    if all(c == SUPPORTED for c, _ in calls):
+        return Verdict(SUPPORTED, reason)
+    return Verdict(INCONCLUSIVE, reason)
 
 
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -121,7 +140,8 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
          "caption": "Solid: at initialization; dashed: trained. Scale-invariant g_l = ||dL/dx_l|| ||x_l||.",
          "panels": profile_panels},
         {"id": "vanishing-trend", "title": "log(g_first / g_last) against depth",
-         "caption": "Mean over seeds, band = +-1 std; the verdict uses the slope at initialization.",
+         "caption": "Mean over seeds, band = +-1 std; the verdict reads the slopes at initialization (solid) "
+                    "and trained (dashed), with the same thresholds.",
          "panels": [{"title": "plain vs residual", "kind": "line", "xlabel": "depth (weighted layers)",
                      "ylabel": "log(g_first / g_last)", "series": trend, "hlines": [{"y": 0.0, "label": "equal"}]}]},
     ]
