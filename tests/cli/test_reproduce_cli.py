@@ -33,6 +33,10 @@ def test_reproduce_all_claims_on_a_tiny_budget(tmp_path):
     assert again.exit_code == 0 and again.output.count("reused") == 6
     kept = json.loads((tmp_path / "quick" / "results.json").read_text())
     assert [c["id"] for c in kept["claims"]] == ids[1:] + ["degradation"]  # the others are kept, not lost
+    # each claim keeps the call that wrote it; the top level names the last call
+    first, second = results["claims"][1]["provenance"], kept["claims"][-1]["provenance"]
+    assert kept["claims"][0]["provenance"] == first and first["command"] != second["command"]
+    assert "degradation" in second["command"] and second["command"] == kept["command"] and second["seeds"] == 1
 
 
 def test_reproduce_bad_input(tmp_path):

@@ -25,6 +25,20 @@ def test_the_block_has_one_row_per_claim_and_names_its_source():
                          "quick --seeds 3` (3 seeds, 2026-11-27, 62.1 min on cpu); regenerate with `python -m skiplab.report.readme`."]
 
 
+def test_a_merged_file_names_each_call_with_the_claims_it_wrote():
+    results = fixture_results()
+    later = {"command": "skiplab reproduce euler-stability", "created": "2026-12-05T10:00:00Z", "seeds": 3,
+             "scale": "quick", "device": "cpu", "wall_time": 90.0}
+    results["claims"][2]["provenance"] = later
+    lines = verdict_block(results, "results/quick/results.json").splitlines()
+    assert lines[6:] == [
+        "", "Generated from `results/quick/results.json` (regenerate with `python -m skiplab.report.readme`), "
+            "written by 2 calls:", "",
+        "- `skiplab reproduce --scale quick --seeds 3` (3 seeds, 2026-11-27, 62.1 min on cpu): degradation, "
+        "jacobian-spectrum, lesion-robustness",
+        "- `skiplab reproduce euler-stability` (3 seeds, 2026-12-05, 1.5 min on cpu): euler-stability"]
+
+
 def test_only_the_lines_between_the_markers_change():
     new = update_readme(README, "| x |\n|---|")
     assert new == f"# title\n\nintro | 1.5x\n\n{BEGIN}\n| x |\n|---|\n{END}\n\n## after\n\n3 seeds\n"

@@ -36,17 +36,36 @@ def verdict_block(results: dict, source: str) -> str:
         anchor = re.sub(r"[^a-z0-9-]", "", c["id"].lower())  # GitHub's id of docs/claims.md's heading `## <id>`
         lines.append(f"| [{esc(c['id'])}](docs/claims.md#{anchor}) | {esc(c['kind'])} | {_verdict(c['verdict'])} | "
                      f"{esc(S.replicated(c))} | {esc(S.first_effect(c))} |")
-    created = str(results.get("created") or "")
-    date = created[:10] if re.match(r"\d{4}-\d{2}-\d{2}", created) else created or "an unknown date"
-    seeds = results.get("seeds")
-    command = results.get("command")
-    wall = results.get("wall_time")
-    took = f", {wall / 60:.1f} min on {esc(str((results.get('versions') or {}).get('device', '?')))}" \
-        if isinstance(wall, (int, float)) and wall > 0 else ""
-    lines += ["", f"Generated from `{source}`, written by {f'`{command}`' if command else 'an unknown command'} "
-                  f"({seeds if seeds is not None else 'unknown'} seeds, {esc(date)}{took}); regenerate with "
-                  f"`{COMMAND}`."]
+    calls = _calls(results)
+    if len(calls) == 1:
+        (what, _), = calls.items()
+        lines += ["", f"Generated from `{source}`, written by {what}; regenerate with `{COMMAND}`."]
+    else:  # a merged file: say which call wrote which claims, so no call is credited with another's work
+        lines += ["", f"Generated from `{source}` (regenerate with `{COMMAND}`), written by {len(calls)} calls:", ""]
+        lines += [f"- {what}: {', '.join(ids)}" for what, ids in calls.items()]
     return "\n".join(lines)
+
+
+def _call_text(p: dict) -> str:
+    """"`command` (6 seeds, 2026-12-05, 37.9 min on cpu)" for one provenance record."""
+    created = str(p.get("created") or "")
+    date = created[:10] if re.match(r"\d{4}-\d{2}-\d{2}", created) else created or "an unknown date"
+    seeds, command, wall = p.get("seeds"), p.get("command"), p.get("wall_time")
+    took = f", {wall / 60:.1f} min on {esc(str(p.get('device') or '?'))}" \
+        if isinstance(wall, (int, float)) and wall > 0 else ""
+    return (f"{f'`{command}`' if command else 'an unknown command'} "
+            f"({seeds if seeds is not None else 'unknown'} seeds, {esc(date)}{took})")
+
+
+def _calls(results: dict) -> dict[str, list[str]]:
+    """Each distinct call that wrote claims of `results` -> the ids it wrote, in the file's order. A claim without
+    its own provenance (written before claims carried one) is the file's top-level call's."""
+    top = {"command": results.get("command"), "created": results.get("created"), "seeds": results.get("seeds"),
+           "device": (results.get("versions") or {}).get("device"), "wall_time": results.get("wall_time")}
+    calls: dict[str, list[str]] = {}
+    for c in results["claims"]:
+        calls.setdefault(_call_text(c.get("provenance") or top), []).append(esc(c["id"]))
+    return calls or {_call_text(top): []}
 
 
 def current_block(readme: str, name: str = README) -> tuple[int, int]:

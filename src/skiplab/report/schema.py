@@ -99,6 +99,12 @@ def _check_claim(claim: Any, where: str, ids: set[str], figure_ids: set[str]) ->
         _check_figure(fig, f"{where}.figures[{j}]", figure_ids)
     if claim.get("configs") is not None:
         _obj(claim["configs"], f"{where}.configs")
+    if claim.get("provenance") is not None:
+        prov = _obj(claim["provenance"], f"{where}.provenance")
+        for key in ("command", "created", "scale", "device"):
+            _str(prov, key, f"{where}.provenance")
+        for key in ("seeds", "wall_time"):
+            _opt_num(prov, key, f"{where}.provenance")
     _check_statistics(claim, where)
 
 

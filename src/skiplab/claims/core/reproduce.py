@@ -121,9 +121,15 @@ def reproduce(claims: Sequence[ClaimModule], ctx: Context, out: Path, command: s
     previous = _previous(report_dir / "results.json", ctx)
     ran = {c["id"] for c in results_of}
     kept = [c for c in previous if c.get("id") not in ran]
-    results = {"schema": SCHEMA, "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    vers = versions(str(resolve_device("auto")))
+    wall = time.perf_counter() - t_all
+    for c in results_of:  # which call wrote each claim: a merged file mixes calls, the top level names the last
+        c["provenance"] = {"command": command, "created": created, "seeds": ctx.seeds, "scale": ctx.scale,
+                           "device": vers.get("device"), "wall_time": wall}
+    results = {"schema": SCHEMA, "created": created,
                "command": command, "scale": ctx.scale, "seeds": ctx.seeds, "data": ctx.data or "claims' defaults",
-               "versions": versions(str(resolve_device("auto"))), "wall_time": time.perf_counter() - t_all,
+               "versions": vers, "wall_time": wall,
                "claims": kept + results_of}
     results = _jsonable(results)
     if not D.is_main():  # under torchrun every rank trains and measures; only rank 0 writes the report
@@ -141,4 +147,10 @@ def _previous(path: Path, ctx: Context) -> list[dict[str, Any]]:
         return []
     if old.get("scale") != ctx.scale or old.get("seeds") != ctx.seeds or old.get("data") != (ctx.data or "claims' defaults"):
         return []
-    return list(old.get("claims", []))
+    claims = list(old.get("claims", []))
+    for c in claims:  # written before claims carried their provenance: the file's own call wrote them
+        c.setdefault("provenance", {"command": old.get("command"), "created": old.get("created"),
+                                    "seeds": old.get("seeds"), "scale": old.get("scale"),
+                                    "device": (old.get("versions") or {}).get("device"),
+                                    "wall_time": old.get("wall_time")})
+    return claims
