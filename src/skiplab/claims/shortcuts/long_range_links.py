@@ -3,7 +3,9 @@ folded chain whose far-apart residues are bonded) restore trainability and early
 
 The chain is the ladder's deepest plain net; its links come from `plain56-links` (models/families/linked.py: the same
 layers and init as the plain net, plus parameter-free links). With no links it *is* the plain net, so count 0 is
-the ladder's own plain run, shared rather than trained again."""
+the ladder's own plain run, shared rather than trained again. The gradient is judged by its conditioning |log rho|
+(rho: the early/late scale-invariant signal ratio), not by its size: the bare BN chain's signal already explodes
+toward the input at init, so "more early-layer gradient" would reward the wrong direction."""
 
 from __future__ import annotations
 
@@ -12,18 +14,22 @@ from typing import Any
 
 import networkx as nx
 
-from skiplab.claims.depth import degradation
-from skiplab.claims.depth.signals import at_epoch, log_first_over_last
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.depth.degradation_cause import trained_mean
-from skiplab.claims.shortcuts.dense_shortcuts import run_spec
-from skiplab.claims.depth.ladder import scale_config, spec
 from skiplab.claims.core.engine import Done, RunSpec
-from skiplab.claims.core.stats import chosen, effect, fmt_pct, summary
+from skiplab.claims.core.stats import chosen, effect, fmt, fmt_pct, summary
+from skiplab.claims.depth import degradation
+from skiplab.claims.depth.degradation_cause import trained_mean
+from skiplab.claims.depth.ladder import scale_config, spec
+from skiplab.claims.depth.signals import at_epoch, log_first_over_last
+from skiplab.claims.shortcuts.dense_shortcuts import run_spec
 
 MARGIN = degradation.MARGIN  # links must lower full-pass train error by more than 1 point (degradation's notion)
 TARGET = degradation.TARGET  # precondition: the bare chain is above 1% train error, so there is something to restore
-GAIN = 0.0  # the early-layer signal r with links minus without: any change beyond 2 seed-to-seed SEs counts
+# Links must bring the early/late signal ratio rho a factor of 2 closer to 1 (on the log scale): the smallest change
+# read as a change of gradient flow rather than of its detail, fixed before the run. Whether the bare chain's
+# signal vanishes or (as BN plain chains do at init) explodes toward the input, a link helps only by shrinking
+# |log rho|: a larger rho is not a restored gradient when rho is already far above 1.
+COND_FACTOR = 2.0
 
 # Per scale: the chain's depth, the link counts at a fixed span, and the spans at a fixed count. Quick: plain56 has
 # 27 blocks; span 6 with 4 links chains stem->6->13->20->head, so the shortest path crosses 3 of the 27 blocks.
@@ -43,20 +49,27 @@ CLAIM = Claim(
               "and early-layer gradient.",
     source="seed text",
     rule=(f"The ladder's deepest plain chain with 0, 2 and 4 identity links of a fixed span (and 2 links of "
-          f"other spans), ladder recipe, per seed. Train error: full-pass, eval mode, at the end; early-layer "
-          f"gradient: r = log(g_stem / g_last), g_l = ||dL/dx_l|| ||x_l|| on a fixed training batch, averaged over "
-          f"the probes after epoch 0. Precondition: the bare chain (0 links) is above {TARGET:.0%} train error on "
-          f"every seed, else inconclusive (nothing to restore). Two effects of the most links vs none, paired per "
-          f"seed, each a mean over seeds judged on its 95% t-interval: the drop in train error, as rates on the "
-          f"training split's n examples (a full pass, not held out), against {MARGIN:.0%} (1 point) raised to 2 "
-          f"binomial standard errors of the two rates; the gain in r against {GAIN:g} raised to 2 seed-to-seed "
-          f"standard errors, on both sides. Supported if the drop lies above its margin and the gain above +its "
-          f"margin; not supported if the drop lies below its margin, or the gain below -its margin; otherwise "
-          f"inconclusive. The span series is reported, not judged."),
+          f"other spans), ladder recipe, per seed. Train error: full-pass, eval mode, at the end. Gradient "
+          f"conditioning: rho = g_stem / g_last, g_l = ||dL/dx_l|| ||x_l|| on a fixed training batch in train mode, "
+          f"and c = |log rho|, 0 when the first and last layers get the same scale-invariant signal, whichever way "
+          f"it is off. c is judged twice: at init (the epoch-0 probe: the mechanism, every net in the same "
+          f"untrained state) and during training (c averaged over the probes after epoch 0: the claim says the "
+          f"links restore the gradient of the net one trains). Precondition: the bare chain (0 links) is above "
+          f"{TARGET:.0%} train error on every seed, else inconclusive (nothing to restore). The verdict reads the "
+          f"most links of the fixed span vs none; the other counts and the span series are reported, not judged. "
+          f"Three effects, paired per seed, each a mean over seeds judged on its 95% t-interval: the drop in train "
+          f"error (none minus links), as rates on the training split's n examples (a full pass, not held out), "
+          f"against {MARGIN:.0%} (1 point) raised to 2 binomial standard errors of the two rates; the drops in c at "
+          f"init and during training (none minus links) against log {COND_FACTOR:g} (rho a factor "
+          f"{COND_FACTOR:g} closer to 1) raised to 2 seed-to-seed standard errors. Supported if all three lie "
+          f"above their margins; not supported if one lies below its margin (the links do not lower train error "
+          f"by the margin, or do not bring rho a factor {COND_FACTOR:g} closer to 1, a worse c included); "
+          f"otherwise inconclusive."),
     fair_test=("The links are added to the ladder's own deepest plain chain (the same layers, init, data, recipe "
                "and seeds; 0 links is the ladder's plain run itself), and the bare chain must be clearly "
-               "untrainable at this budget, so there is something to restore; train error is a full pass and the "
-               "gradient signal is scale-invariant, read through training, vs link count and span."),
+               "untrainable at this budget, so there is something to restore; train error is a full pass, and the "
+               "gradient is judged by its conditioning |log rho| (scale-invariant, signed neither way), not by "
+               "'larger is better', vs link count and span."),
 )
 
 
@@ -91,6 +104,12 @@ def blocks_on_shortest_path(net: Any) -> int:
         g, "stem", "head", weight=lambda u, v, d: 1 if g.nodes[v].get("op") in ("block", "branch") else 0))
 
 
+def conditioning(record: dict[str, Any]) -> float:
+    """c = |log(g_first / g_last)| of one gradient-signal record: how far from balanced the early and late layers'
+    scale-invariant signals are, in either direction (nan if a signal is missing or zero)."""
+    return abs(log_first_over_last(record))
+
+
 def measure(ctx: Context, done: Done) -> dict[str, Any]:
     out = []
     for n, s in configs(ctx):
@@ -103,7 +122,11 @@ def measure(ctx: Context, done: Done) -> dict[str, Any]:
             per_seed.append({"train_err": degradation._train_err(done.metrics(sp)[-1]),
                              "r_init": log_first_over_last(init) if init else math.nan,
                              "r_trained": trained_mean([{"epoch": r["epoch"], "r": log_first_over_last(r)}
-                                                        for r in recs])})
+                                                        for r in recs]),
+                             "cond_init": conditioning(init) if init else math.nan,
+                             # the mean of |log rho| per probe, not |mean|: a sign flip between probes is no balance
+                             "cond_trained": trained_mean([{"epoch": r["epoch"], "r": conditioning(r)}
+                                                           for r in recs])})
         out.append({"count": n, "span": s, "links": [list(link) for link in getattr(net, "links", ())],
                     "blocks": len(list(net.blocks())), "shortest": blocks_on_shortest_path(net), "seeds": per_seed})
     c = _cfg(ctx)
@@ -120,15 +143,17 @@ def _find(evidence: dict[str, Any], count: int, span: int) -> dict[str, Any]:
 
 
 def _col(entry: dict[str, Any], key: str) -> list[float]:
-    return [s[key] for s in entry["seeds"]]
+    return [s.get(key, math.nan) for s in entry["seeds"]]
 
 
 def verdict(evidence: dict[str, Any]) -> Verdict:
     most = max(evidence["counts"])
     bare, linked = _find(evidence, 0, 0), _find(evidence, most, evidence["span"])
     e0, e1 = _col(bare, "train_err"), _col(linked, "train_err")
-    r0, r1 = _col(bare, "r_trained"), _col(linked, "r_trained")
-    if not all(math.isfinite(v) for v in chosen(e0) + chosen(e1) + chosen(r0) + chosen(r1)):
+    c0, c1 = _col(bare, "cond_init"), _col(linked, "cond_init")
+    t0, t1 = _col(bare, "cond_trained"), _col(linked, "cond_trained")
+    if not all(math.isfinite(v) for v in chosen(e0) + chosen(e1) + chosen(c0) + chosen(c1) + chosen(t0)
+               + chosen(t1)):
         return Verdict(INCONCLUSIVE, "precondition failed: a train error or gradient signal is missing or not finite")
     if not all(v > TARGET for v in chosen(e0)):
         return Verdict(INCONCLUSIVE, f"precondition failed: the bare plain chain is not above {TARGET:.0%} train "
@@ -138,15 +163,20 @@ def verdict(evidence: dict[str, Any]) -> Verdict:
     drop = effect(f"train error, no links minus {most} links of span {evidence['span']}",
                   [a - b for a, b in zip(e0, e1)], MARGIN, examples=evidence["train_examples"], rates=[e0, e1],
                   held_out=False)
-    gain = effect(f"r during training, {most} links minus none", [b - a for a, b in zip(r0, r1)], GAIN)
-    said = f"{drop.text()}; {gain.text()}"
+    conds = [effect(f"|log rho| {when}, no links minus {most} links", [a - b for a, b in zip(x0, x1)],
+                    math.log(COND_FACTOR))
+             for when, x0, x1 in (("at init", c0, c1), ("during training", t0, t1))]
+    said = (f"{drop.text()}; " + "; ".join(c.text() for c in conds) + f", registered margin log {COND_FACTOR:g}; "
+            f"|log rho| at init {fmt(summary(chosen(c0)))} without links, {fmt(summary(chosen(c1)))} with {most}; "
+            f"during training {fmt(summary(chosen(t0)))} without, {fmt(summary(chosen(t1)))} with")
     if drop.call == "below":
         return Verdict(NOT_SUPPORTED, f"the links do not lower train error by more than the margin: {said}")
-    if gain.sign == "negative":
-        return Verdict(NOT_SUPPORTED, f"the links lower train error but the early-layer gradient signal is smaller: "
-                                      f"{said}")
-    if drop.call == "above" and gain.sign == "positive":
-        return Verdict(SUPPORTED, f"the links restore trainability and early-layer gradient: {said}")
+    if any(c.call == "below" for c in conds):
+        return Verdict(NOT_SUPPORTED, f"the links do not bring the early/late gradient ratio a factor "
+                                      f"{COND_FACTOR:g} closer to balance: {said}")
+    if drop.call == "above" and all(c.call == "above" for c in conds):
+        return Verdict(SUPPORTED, f"the links restore trainability and bring the early-layer gradient closer to "
+                                  f"balance: {said}")
     return Verdict(INCONCLUSIVE, f"an interval straddles its margin: {said}")
 
 
@@ -157,14 +187,17 @@ def _series(evidence: dict[str, Any], pairs: list[tuple[int, int]], x: list[int]
 
 
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    keys = ("r_init", "cond_init", "r_trained", "cond_trained")
     rows = [[c["count"], c["span"] if c["count"] else None, " ".join(f"{i}->{j}" for i, j in c["links"]) or "none",
-             c["shortest"], summary(_col(c, "train_err")), summary(_col(c, "r_init")),
-             summary(_col(c, "r_trained"))] for c in evidence["configs"]]
+             c["shortest"], summary(_col(c, "train_err")), *(summary(_col(c, k)) for k in keys)]
+            for c in evidence["configs"]]
+    grad_cols = ["log rho at init", "|log rho| at init (judged)", "log rho during training",
+                 "|log rho| during training (judged)"]
     numbers = {"columns": ["links", "span", "links (block i -> block j)", "blocks on shortest path", "train error",
-                           "r at init", "r during training"], "rows": rows,
+                           *grad_cols], "rows": rows,
                "format": {"links": "int", "span": "int", "links (block i -> block j)": "text",
-                          "blocks on shortest path": "int", "train error": "percent", "r at init": "float",
-                          "r during training": "float"}}
+                          "blocks on shortest path": "int", "train error": "percent",
+                          **{col: "float" for col in grad_cols}}}
     counts, span, sc, spans = evidence["counts"], evidence["span"], evidence["span_count"], evidence["spans"]
     by_count = [(n, span) for n in counts]
     by_span = [(sc, s) for s in spans]
@@ -177,19 +210,20 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
                       {"title": "vs span", "kind": "line", "xlabel": "span (blocks jumped)", "ylabel": "train error",
                        "series": [_series(evidence, by_span, spans, "train_err", f"{sc} links")],
                        "hlines": [{"y": TARGET, "label": f"{TARGET:.0%}"}]}]}
-    grad = {"id": "long-range-links-gradient", "title": "Early-layer gradient signal with links",
-            "caption": "r = log(g_stem / g_last), g_l = ||dL/dx_l|| ||x_l||; solid: mean over the probes during "
-                       "training, dashed: at init. Mean over seeds, band = +-1 std.",
-            "panels": [{"title": "vs link count", "kind": "line", "xlabel": "links", "ylabel": "r",
-                        "series": [{**_series(evidence, by_count, counts, "r_trained", "training"), "group": 0},
-                                   {**_series(evidence, by_count, counts, "r_init", "init"), "group": 1,
-                                    "style": "dashed"}],
-                        "hlines": [{"y": 0.0, "label": "equal"}]},
-                       {"title": "vs span", "kind": "line", "xlabel": "span (blocks jumped)", "ylabel": "r",
-                        "series": [{**_series(evidence, by_span, spans, "r_trained", "training"), "group": 0},
-                                   {**_series(evidence, by_span, spans, "r_init", "init"), "group": 1,
-                                    "style": "dashed"}],
-                        "hlines": [{"y": 0.0, "label": "equal"}]}]}
+
+    def cond_panel(title: str, pairs: list[tuple[int, int]], x: list[int], xlabel: str) -> dict[str, Any]:
+        return {"title": title, "kind": "line", "xlabel": xlabel, "ylabel": "|log rho|",
+                "series": [{**_series(evidence, pairs, x, "cond_init", "init (judged)"), "group": 0},
+                           {**_series(evidence, pairs, x, "cond_trained", "training (judged)"), "group": 1,
+                            "style": "dashed"}],
+                "hlines": [{"y": 0.0, "label": "balanced"}]}
+
+    grad = {"id": "long-range-links-gradient", "title": "Early-layer gradient conditioning with links",
+            "caption": "|log rho|, rho = g_stem / g_last, g_l = ||dL/dx_l|| ||x_l||: 0 when the first and last "
+                       "layers get the same scale-invariant signal. Solid: at init; dashed: mean over the "
+                       "probes during training; both judged. Mean over seeds, band = +-1 std.",
+            "panels": [cond_panel("vs link count", by_count, counts, "links"),
+                       cond_panel("vs span", by_span, spans, "span (blocks jumped)")]}
     return numbers, [err, grad]
 
 
