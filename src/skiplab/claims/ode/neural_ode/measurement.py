@@ -1,5 +1,5 @@
-"""The measurements of neural-ode: four nets per dataset trained by the run engine, each recording NFE per epoch
-(RunSpec(nfe=True)), and the bytes autograd saves for the backward pass."""
+"""The measurements of neural-ode: three or four nets per dataset trained by the run engine, each recording its
+training loss and NFE per epoch (RunSpec(nfe=True)), and the bytes autograd saves for the backward pass."""
 
 from __future__ import annotations
 
@@ -38,30 +38,41 @@ def memory_curve(model: str, args: dict[str, Any], x: torch.Tensor, y: torch.Ten
 
 @dataclass(frozen=True)
 class NeuralODEScale:
-    data: tuple[str, ...] = C.option(("digits", "mnist1d"), "datasets (a --data override replaces them)")
+    data: tuple[str, ...] = C.option(("digits",), "datasets (a --data override replaces them)")
     width: int = C.option(32, "ODE-Net / RK-Net width (Chen et al.: 64)")
     groups: int = C.option(8, "group-norm groups of the ODE-Net")
     tol: float = C.option(1e-3, "dopri5 rtol = atol (Chen et al.'s MNIST script: 1e-3)")
+    rknet: bool = C.option(True, "also train Chen et al.'s RK-Net (shown beside the others, not judged)")
     rk_steps: int = C.option(4, "RK4 steps of the RK-Net")
     resnet_depth: int = C.option(20, "depth of the usual ResNet (resnet<d> / resnet1d<d>)")
     matched_depth: int = C.option(20, "depth of the parameter-matched ResNet (its widths are scaled)")
-    train: TrainConfig = C.option(TrainConfig(epochs=5, optimizer="adamw", lr=2e-3, weight_decay=1e-4,
-                                              schedule="cosine", eval_every=5), "the recipe of all four nets")
+    train: TrainConfig = C.option(TrainConfig(epochs=20, batch_size=64, optimizer="adamw", lr=2e-3,
+                                              weight_decay=1e-4, schedule="cosine", eval_every=20),
+                                  "the recipe of all the nets")
     mem_steps: tuple[int, ...] = C.option((1, 2, 4, 8, 16, 32), "RK4 steps of the saved-bytes comparison "
                                                                 "(powers of 2: T / steps is exact)")
     mem_batch: int = C.option(32, "training examples in the saved-bytes forward pass")
 
 
-# Quick: width 32 (not 64) keeps the runs inside the budget on 2 cores; the dopri5 adjoint's backward pass costs
-# ~0.4 s per step at width 32 on digits. 4 epochs (not 5) with 6 seeds: the 48 runs cost ~1.6x the 24 five-epoch
-# runs of 3 seeds instead of 2x (the ODE-Net dominates, and its last epoch, with the most NFE, is the one cut);
-# 4 epochs still give the first-vs-last NFE comparison, and the cosine schedule still decays to 0.
-QUICK = NeuralODEScale(train=TrainConfig(epochs=4, optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="cosine",
-                                         eval_every=4))
+# Quick: digits only, width 32 (not 64), no RK-Net, so that every net reaches a plateau of its training loss on 2
+# cores in ~5 minutes for 6 seeds. One-seed pilots of the ODE-Net on digits (the nets' slowest to fit; the ResNets
+# fit within ~8 epochs) under the plateau rule: batch 128 x 20 epochs still falling (1.7x the allowed fall), x 30
+# a plateau (0.6x); batch 64 x 15 borderline (1.05x), x 20 a plateau (0.4x); batch 32 x 12 borderline (0.9x). The
+# dopri5 adjoint dominates (~3 s an epoch at batch 128, ~1.25x that at batch 64; forward NFE 26, backward 26 -> 32
+# through training), so batch 64 x 20 epochs costs ~2/3 of batch 128 x 30. MNIST-1D (4000 examples; its 1D ODE-Net
+# ~6 s an epoch at 4 epochs) would double that: name it with --data mnist1d; the RK-Net (~20 s a seed) with
+# --set rknet=true.
+QUICK = NeuralODEScale(rknet=False)
 
 
-FULL = NeuralODEScale(data=("cifar10",), width=64, groups=32, resnet_depth=56,
-                      train=TrainConfig(epochs=100, lr=0.1, eval_every=10, schedule="cosine"))
+# Chen et al.'s MNIST experiment: the ODE-Net at width 64 (0.21M parameters; theirs 0.22M) against a ResNet of
+# ~0.6M (resnet44: 0.66M on MNIST; theirs 0.60M) and resnet44 scaled in width to the ODE-Net's count; their recipe
+# (odenet_mnist.py): SGD lr 0.1, momentum 0.9, no weight decay, batch 128, 160 epochs, lr x0.1 at epochs 60, 100,
+# 140. Its last 40 epochs run at lr <= 0.001, where the plateau criterion reads the loss.
+FULL = NeuralODEScale(data=("mnist",), width=64, groups=32, resnet_depth=44, matched_depth=44,
+                      train=TrainConfig(epochs=160, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9,
+                                        weight_decay=0.0, schedule="multistep", milestones=(0.375, 0.625, 0.875),
+                                        gamma=0.1, eval_every=10))
 
 
 def scale_config(ctx: Context) -> NeuralODEScale:
@@ -77,14 +88,15 @@ def scale_config(ctx: Context) -> NeuralODEScale:
 def budget(ctx: Context) -> str:
     s, t = scale_config(ctx), scale_config(ctx).train
     return (f"{', '.join(s.data)}; {t.epochs} epochs of batch {t.batch_size} ({t.optimizer} lr {t.lr}, "
-            f"{t.schedule}) for each of ODE-Net (width {s.width}, dopri5 tol {s.tol:g}, adjoint), RK-Net "
-            f"({s.rk_steps} RK4 steps), resnet{s.resnet_depth} and a width-scaled resnet{s.matched_depth}; "
+            f"{t.schedule}) for each of ODE-Net (width {s.width}, dopri5 tol {s.tol:g}, adjoint), "
+            f"{f'RK-Net ({s.rk_steps} RK4 steps), ' if s.rknet else ''}resnet{s.resnet_depth} and a width-scaled "
+            f"resnet{s.matched_depth}, each to reach a plateau of its training loss; "
             f"{ctx.seeds} seed{'s' * (ctx.seeds != 1)}; saved bytes at {'/'.join(map(str, s.mem_steps))} steps")
 
 
 def nets_for(s: NeuralODEScale, shape: tuple[int, ...], kwargs: dict[str, Any]) -> dict[str, tuple[str, dict]]:
-    """(preset, overrides) of the four nets for data of example shape (C, *S); the matched ResNet's width_mult
-    is found by bisection on the parameter count."""
+    """(preset, overrides) of the nets (ODE-Net, RK-Net if asked, ResNet, matched ResNet) for data of example shape
+    (C, *S); the matched ResNet's width_mult is found by bisection on the parameter count."""
     from skiplab.models import create_model
     one_d = len(shape) == 2
     # downsample 8x8 digits once only: group norm needs a few positions per channel to average over
@@ -96,14 +108,17 @@ def nets_for(s: NeuralODEScale, shape: tuple[int, ...], kwargs: dict[str, Any]) 
         mid = (lo * hi) ** 0.5
         n = create_model(f"{res}{s.matched_depth}", width_mult=mid, **kwargs).num_parameters()
         lo, hi = (mid, hi) if n < target else (lo, mid)
-    return {"odenet": ("odenet1d" if one_d else "odenet", ode),
-            "rknet": ("rknet1d" if one_d else "rknet", {**ode, "steps": s.rk_steps}),
-            "resnet": (f"{res}{s.resnet_depth}", {}),
-            "matched": (f"{res}{s.matched_depth}", {"width_mult": round(hi, 4)})}
+    out = {"odenet": ("odenet1d" if one_d else "odenet", ode),
+           "rknet": ("rknet1d" if one_d else "rknet", {**ode, "steps": s.rk_steps}),
+           "resnet": (f"{res}{s.resnet_depth}", {}),
+           "matched": (f"{res}{s.matched_depth}", {"width_mult": round(hi, 4)})}
+    if not s.rknet:
+        del out["rknet"]
+    return out
 
 
 def nets(ctx: Context) -> dict[str, dict[str, tuple[str, dict]]]:
-    """Per dataset of the scale: the four nets (nets_for)."""
+    """Per dataset of the scale: its nets (nets_for)."""
     s = scale_config(ctx)
     out = {}
     for name in s.data:
@@ -113,14 +128,14 @@ def nets(ctx: Context) -> dict[str, dict[str, tuple[str, dict]]]:
 
 
 def specs(ctx: Context) -> dict[tuple[str, str, int], RunSpec]:
-    """(dataset, net, seed) -> its run, recording NFE per epoch; the same recipe for all four nets."""
+    """(dataset, net, seed) -> its run, recording NFE per epoch; the same recipe for all the nets."""
     s = scale_config(ctx)
     out = {}
-    for name, four in nets(ctx).items():
+    for name, nets_of in nets(ctx).items():
         train = s.train
         if ctx.max_steps is not None:  # smoke data sets can be smaller than a batch
             train = C.replace(s.train, batch_size=min(16, len(dataset(name, ctx.data_root).train_y)))
-        for key, (model, args) in four.items():
+        for key, (model, args) in nets_of.items():
             for seed in ctx.seed_list:
                 run = RunConfig(model=ModelConfig(model, args), data=DataConfig(name=name, root=ctx.data_root),
                                 train=train, seed=seed)
@@ -140,14 +155,14 @@ def measure(ctx: Context, done: Done) -> dict[str, Any]:
     ev: dict[str, Any] = {"scale": ctx.scale, "seeds": ctx.seed_list, "data": list(s.data), "margin": MARGIN[ctx.scale],
                           "mem_steps": list(s.mem_steps), "datasets": {}}
     runs_of = specs(ctx)
-    for name, four in nets(ctx).items():
+    for name, nets_of in nets(ctx).items():
         data = dataset(name, ctx.data_root)
-        ode_preset, ode_args = four["odenet"]
+        ode_preset, ode_args = nets_of["odenet"]
         x, y = to_float(data.train_x[:s.mem_batch]), data.train_y[:s.mem_batch]
         cap = s.train.max_eval_examples  # accuracy is read on the test split (at most this many examples of it)
         ev["datasets"][name] = {"nets": {k: {"model": m, "args": a, "runs": [run_summary(done, runs_of[(name, k, seed)])
                                                                             for seed in ctx.seed_list]}
-                                         for k, (m, a) in four.items()},
+                                         for k, (m, a) in nets_of.items()},
                                 "test_examples": len(data.test_y) if cap is None else min(cap, len(data.test_y)),
                                 "memory": memory_curve(ode_preset, {**ode_args, **data.model_kwargs()}, x, y,
                                                        s.mem_steps)}
@@ -155,10 +170,10 @@ def measure(ctx: Context, done: Done) -> dict[str, Any]:
 
 
 def run_summary(done: Done, spec: RunSpec) -> dict[str, Any]:
-    """A finished run's test accuracy (None if diverged or never evaluated), parameters, NFE per epoch and
-    training seconds (the epochs' own times, as recorded in metrics.jsonl)."""
+    """A finished run's test accuracy (None if diverged or never evaluated), parameters, training loss and NFE per
+    epoch, and training seconds (the epochs' own times, as recorded in metrics.jsonl)."""
     result, rows = done.result(spec), done.metrics(spec)
     err = next((r["test_err"] for r in reversed(rows) if "test_err" in r), None)
     return {"seed": spec.run.seed, "status": result["status"], "seconds": sum(r.get("time", 0.0) for r in rows),
             "acc": None if err is None or result["status"] == "diverged" else 1.0 - err,
-            "params": result["params"], "nfe": done.records(spec, NFE)}
+            "params": result["params"], "train_loss": [r["train_loss"] for r in rows], "nfe": done.records(spec, NFE)}
