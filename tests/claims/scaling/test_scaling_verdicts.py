@@ -7,11 +7,11 @@ accuracies an effect combines (about 4 points for a difference of two near 70%, 
 that noise also widens each interval (by ~2.6 SE with 6 seeds, ~4.3 with 3): the values below are chosen with those
 widths in mind."""
 
+import pytest
+
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from skiplab.claims.core.stats import judge
-from skiplab.claims.scaling import compound_scaling
-from skiplab.claims.scaling import efficient_blocks
-from skiplab.claims.scaling import width_vs_depth
+from skiplab.claims.scaling import compound_scaling, efficient_blocks, width_vs_depth
 
 SEEDS, TEST = 6, 1000
 
@@ -34,23 +34,46 @@ def wvd(inc_obj, res_obj, inc_seq, res_seq, flops=(1000, 1000)):
 
 def test_width_vs_depth_all_outcomes():
     v = width_vs_depth.verdict
-    # Inception 15 points ahead on objects, the deep stack 15 ahead on stages: I = 30 points [+22.7, +37.3],
-    # margin 5.7 (2 binomial SE of four rates)
-    good = v(wvd(.75, .6, .65, .8))
-    assert good.verdict == SUPPORTED and "interaction I" in good.reason
-    width_vs_depth.present(wvd(.75, .6, .65, .8))
-    # Inception further ahead on stages than on objects: I = -5 points [-12.3, +2.3], below the margin
-    assert v(wvd(.7, .65, .8, .7)).verdict == NOT_SUPPORTED
-    assert v(wvd(.7, .65, .7, .75)).verdict == INCONCLUSIVE  # I = 10 points [+2.6, +17.4] straddles 5.8
-    r = v(wvd(.7, .65, .55, .52))  # stages never learned
+    # Inception 15 points ahead on objects, the deep stack 15 ahead on stages: S_objects +15 [+11.0, +19.1] against
+    # 4.1 (2 binomial SE of two rates), S_stages +15 [+11.4, +18.6] against 3.7, I = 30 points [+24.6, +35.4] against
+    # 5.5
+    good = v(wvd(.75, .6, .7, .85))
+    assert good.verdict == SUPPORTED and "interaction I" in good.reason and "S_stages" in good.reason
+    width_vs_depth.present(wvd(.75, .6, .7, .85))
+    # Inception further ahead on stages than on objects: S_stages = -10 points, wrong direction
+    r = v(wvd(.75, .6, .8, .7))
+    assert r.verdict == NOT_SUPPORTED and "S_stages" in r.reason
+    # the case the interaction alone got wrong: Inception behind on BOTH tasks (-10 on objects, -25 on stages) gives
+    # I = +15 points [+9.8, +20.2], above its 5.3-point margin, but S_objects lies below its margin
+    r = v(wvd(.6, .7, .7, .95))
+    assert r.verdict == NOT_SUPPORTED and "S_objects" in r.reason and "S_stages" not in r.reason.split(":")[0]
+    # S_stages = +4 points [+0.2, +7.8] straddles its 3.9-point margin; S_objects and I clear theirs
+    r = v(wvd(.75, .6, .72, .76))
+    assert r.verdict == INCONCLUSIVE and "straddles" in r.reason
+    r = v(wvd(.7, .65, .55, .52))  # stages learned by neither net
     assert r.verdict == INCONCLUSIVE and "precondition" in r.reason and "stages" in r.reason
-    r = v(wvd(.75, .6, .65, .8, flops=(1100, 1000)))
+    # stages learned by the deep stack only (Inception 2 points above chance): the deep stack's win there compares
+    # nothing, however large, so the claim is not judged
+    r = v(wvd(.75, .6, .52, .93))
+    assert r.verdict == INCONCLUSIVE and "inception on stages" in r.reason and "deep-resnet on" not in r.reason
+    r = v(wvd(.75, .6, .7, .85, flops=(1100, 1000)))
     assert r.verdict == INCONCLUSIVE and "FLOPs" in r.reason
 
 
+def test_width_vs_depth_effects_known_answer():
+    # every seed equal: each effect's mean is the exact difference (and its interval the binomial noise alone)
+    j = judge(width_vs_depth.verdict, wvd(.75, .6, .7, .85), SEEDS)
+    means = {e["name"].split(" (")[0]: e["mean"] for e in j["intervals"]}
+    assert means["inception on objects minus chance"] == pytest.approx(.75 - 1 / 6)
+    assert means["deep-resnet on stages minus chance"] == pytest.approx(.85 - .5)
+    assert means["S_objects"] == pytest.approx(.15) and means["S_stages"] == pytest.approx(.15)
+    assert means["interaction I"] == pytest.approx(.30)
+    assert len(j["intervals"]) == 4 + 3
+
+
 def test_width_vs_depth_halves_disagree():
-    # seeds 0-2: I = +30 points; seeds 3-5: I = -20 points (Inception behind on objects, ahead on stages)
-    j = judge(width_vs_depth.verdict, wvd((.75, .6), (.6, .75), (.65, .7), (.8, .65)), SEEDS)
+    # seeds 0-2: each net wins its task by 15 points; seeds 3-5: each loses its task by 5 (all nets learn both)
+    j = judge(width_vs_depth.verdict, wvd((.75, .6), (.6, .65), (.7, .85), (.85, .8)), SEEDS)
     assert [h["verdict"] for h in j["replication"]["halves"]] == [SUPPORTED, NOT_SUPPORTED]
     assert j["replication"]["replicated"] is False
 

@@ -64,8 +64,10 @@ RECIPE = TrainConfig(epochs=6, batch_size=64, lr=0.05, warmup_epochs=1.0, schedu
 #   resolutions do not depend on training, and learnability asks only chance (1/6) + 10 points of the base net.
 QUICK = ScalingScale(train=replace(RECIPE, eval_every=RECIPE.epochs),
                      ladder=replace(RECIPE, epochs=2, warmup_epochs=0.5, eval_every=2))
-# Full (GPU): the same tasks at the data's full 32 px for the width-vs-depth pair and base 22 px for the scaling
-# ladder (so resolution x sqrt(2) stays within the data), 60 epochs, one recipe for all three claims.
+# Full (GPU): the same tasks and 32 px data, 60 epochs, one recipe and one base input resolution, 22 px, for all three
+# claims (width-vs-depth's pair too: `resolution` is the one field every claim reads). 22 so that the ladder's
+# resolution-only point at twice the FLOPs, 22 x sqrt(2) = 31 px, stays within the data; width-vs-depth's fair test
+# needs only its two nets at one resolution, which the shared field gives.
 _FULL_RECIPE = replace(RECIPE, epochs=60, batch_size=128, lr=0.1, precision="bf16")
 FULL = ScalingScale(resolution=22, train=_FULL_RECIPE, ladder=_FULL_RECIPE)
 
