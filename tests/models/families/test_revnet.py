@@ -123,3 +123,32 @@ def test_gradients_match_after_100_blocks():
     ref.reversible = False
     x = torch.rand(4, 3, 8, 8)
     assert rel_err(grads(net, x), grads(ref, x)) < 1e-5
+
+
+def n_params(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_parameter_counts_match_the_authors_code():
+    # counted from the authors' code (renmengye/revnet-public, CIFAR-10): 464,890 / 1,729,194 / 1,748,778, Gomez et
+    # al.'s Table 1 rounds them to 0.46M / 1.73M / 1.75M. Ours have 32 more each: the first block's F keeps its
+    # pre-activation norm (16 channels), where the authors' stem ends in norm-ReLU instead
+    for name, theirs in (("revnet38", 464_890), ("revnet110", 1_729_194), ("revnet164", 1_748_778)):
+        assert n_params(create_model(name)) == theirs + 32, name
+    # RevNet-164's downsampling blocks project each half with its own 1x1 conv: 2 x (16x64 + 64x128 + 128x256)
+    # weights; zero-padding instead (the preset before issue 21) leaves it 4.8% short of the paper
+    assert n_params(create_model("revnet164", downsample="pad")) == 1_748_810 - 2 * (16 * 64 + 64 * 128 + 128 * 256)
+
+
+def test_projection_shortcuts_keep_the_float64_stream_and_the_gradients():
+    torch.manual_seed(0)
+    net = create_model("revnet164", depth=38, widths=(16, 32, 64), input_size=(8, 8)).train()
+    first = net.stages[1].blocks[0]
+    assert not first.invertible and first.shortcut is not first.shortcut2
+    assert first.shortcut.weight.shape == first.shortcut2.weight.shape == (16, 8, 1, 1)
+    with torch.no_grad():
+        assert first(torch.rand(2, 16, 8, 8, dtype=torch.float64)).dtype == torch.float64
+    ref = copy.deepcopy(net)
+    ref.reversible = False
+    x = torch.rand(4, 3, 8, 8)
+    assert rel_err(grads(net, x), grads(ref, x)) < 1e-5

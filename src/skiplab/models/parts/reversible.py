@@ -50,22 +50,36 @@ def _branch(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return m(x if p is None or x.dtype == p.dtype else x.to(p.dtype))
 
 
+def _skip(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A shortcut m(x) that keeps the stream's dtype: a parameter-free one (identity, zero-pad) as it is, a projection
+    computed like a branch (`_branch`) and cast back, so a float64 stream stays float64 past it."""
+    return m(x) if next(m.parameters(), None) is None else _branch(m, x).to(x.dtype)
+
+
 class CouplingBlock(Block):
     """Additive coupling, kind "coupling". Shapes: x (N, C_in, *s) -> y (N, C_out, *s / stride); F, G act on halves.
 
     `shortcut` maps each half to the output's shape: the identity for an invertible block, or RevNet's
-    downsampling (subsample by the stride, zero-pad the new channels). A block with a non-identity shortcut is not
+    downsampling (subsample by the stride, zero-pad the new channels; or a 1x1 projection, in which case each half
+    has its own: `shortcut2`, for x2, defaults to `shortcut`). A block with a non-identity shortcut is not
     invertible and is run with ordinary autograd, storing its activations, as in RevNet. Deleting the block
-    (F = G = 0) leaves cat(shortcut(x1), shortcut(x2)); gates work as StepBlock's: "skip" keeps only the
+    (F = G = 0) leaves cat(shortcut(x1), shortcut2(x2)); gates work as StepBlock's: "skip" keeps only the
     shortcut's gradient, "branch" all the rest, and the value stays bit-identical.
     """
 
     kind = "coupling"
 
-    def __init__(self, f: nn.Module, g: nn.Module, shortcut: nn.Module | None = None) -> None:
+    def __init__(self, f: nn.Module, g: nn.Module, shortcut: nn.Module | None = None,
+                 shortcut2: nn.Module | None = None) -> None:
         super().__init__()
         self.f, self.g = f, g
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
+        if shortcut2 is not None and shortcut is None:
+            raise ValueError("shortcut2 (x2's own shortcut) needs shortcut (x1's)")
+        self.shortcut2 = shortcut2  # None: x2 shares `shortcut` (registered once, so state dicts are unchanged)
+
+    def _shortcut2(self, x2: torch.Tensor) -> torch.Tensor:
+        return _skip(self.shortcut if self.shortcut2 is None else self.shortcut2, x2)
 
     @property
     def invertible(self) -> bool:
@@ -77,8 +91,8 @@ class CouplingBlock(Block):
     def couple_halves(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(x1, x2) -> (y1, y2), each (N, C/2, *s): a run passes halves between its blocks, so it splits and joins
         the stream once per run instead of once per block."""
-        y1 = self.shortcut(x1) + _branch(self.f, x2)
-        return y1, self.shortcut(x2) + _branch(self.g, y1)
+        y1 = _skip(self.shortcut, x1) + _branch(self.f, x2)
+        return y1, self._shortcut2(x2) + _branch(self.g, y1)
 
     def forward(self, x: torch.Tensor, gate: str | None = None) -> torch.Tensor:
         y = self.couple(x)
@@ -94,7 +108,7 @@ class CouplingBlock(Block):
         if self.invertible:
             return x
         x1, x2 = x.chunk(2, dim=1)
-        return torch.cat([self.shortcut(x1), self.shortcut(x2)], dim=1)
+        return torch.cat([_skip(self.shortcut, x1), self._shortcut2(x2)], dim=1)
 
     def increment(self, x: torch.Tensor) -> torch.Tensor:
         return self.couple(x) - self.lesion(x)
