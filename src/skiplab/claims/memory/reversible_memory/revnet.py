@@ -28,11 +28,14 @@ from skiplab.probes import memory
 BASE = "revnet38"  # widths 32-64-112 (Gomez et al.'s RevNet-38); depth set per measurement
 
 
-def make_net(blocks_per_stage: int, reversible: bool, size: int, seed: int = 0, base: str = BASE) -> Any:
-    """A RevNet with `blocks_per_stage` coupling blocks per stage (3 stages), input size x size."""
+def make_net(blocks_per_stage: int, reversible: bool, size: int, seed: int = 0, base: str = BASE,
+             stream: str = "float32") -> Any:
+    """A RevNet with `blocks_per_stage` coupling blocks per stage (3 stages), input size x size; the standard one
+    (float32 residual stream) unless `stream` says otherwise: the claim is about RevNets as published."""
     from skiplab.models import create_model
     torch.manual_seed(seed)
-    net = create_model(base, depth=12 * blocks_per_stage + 2, input_size=(size, size), reversible=reversible)
+    net = create_model(base, depth=12 * blocks_per_stage + 2, input_size=(size, size), reversible=reversible,
+                       stream=stream)
     return net.train()
 
 
