@@ -41,12 +41,25 @@ def project(delta: torch.Tensor, eps: float, norm: Norm) -> torch.Tensor:
 
 
 def random_start(x: torch.Tensor, eps: float, norm: Norm, g: torch.Generator) -> torch.Tensor:
-    """A uniform random point of the eps-ball around each example (L2: uniform in volume)."""
+    """A random point of the eps-ball around each example. L-inf: uniform in the cube. L2: a direction uniform on
+    the sphere and a radius uniform in [0, eps], the start of torchattacks' PGDL2 (and advertorch's). Not uniform in
+    volume: in d dimensions that puts the radius near eps (mean d / (d + 1) eps), a start on the sphere's shell that
+    measurably weakened PGD (robust accuracy 0.160 against torchattacks' 0.127 on the same net, issue 21)."""
     if norm == "linf":
         u = torch.rand(x.shape, generator=g, dtype=x.dtype)
         return ((2 * u - 1) * eps).to(x.device)
-    d = x[0].numel()
     z = torch.randn(x.shape, generator=g, dtype=x.dtype)
-    r = torch.rand((x.shape[0],), generator=g, dtype=x.dtype) ** (1.0 / d)
+    r = torch.rand((x.shape[0],), generator=g, dtype=x.dtype)
     z = z / _flat_norm(z).clamp_min(1e-30) * (eps * r).view(-1, *([1] * (x.dim() - 1)))
     return z.to(x.device)
+
+
+def boundary_start(x: torch.Tensor, eps: float, norm: Norm, g: torch.Generator) -> torch.Tensor:
+    """A random point on the eps-ball's boundary, APGD's start (Croce & Hein 2020, as in their autoattack code):
+    L-inf, uniform noise scaled so its largest entry is eps; L2, a direction uniform on the sphere of radius eps."""
+    shape = (-1,) + (1,) * (x.dim() - 1)
+    if norm == "linf":
+        t = 2 * torch.rand(x.shape, generator=g, dtype=x.dtype) - 1
+        return (eps * t / t.flatten(1).abs().amax(1).clamp_min(1e-30).view(shape)).to(x.device)
+    z = torch.randn(x.shape, generator=g, dtype=x.dtype)
+    return (eps * z / _flat_norm(z).clamp_min(1e-30)).to(x.device)

@@ -71,8 +71,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: No
         step_size: float | None = None, step_rule: StepRule = "fixed", random_init: bool = True, restarts: int = 1,
         loss: Loss = "ce", bounds: tuple[float, float] = (0.0, 1.0), seed: int = 0) -> torch.Tensor:
     """Projected gradient ascent (Madry et al. 2018): `restarts` runs of `steps` steps (sizes from `step_sizes`),
-    each from a uniform random point of the ball (`random_init`) or from x. Per example, the iterate with the
-    lowest logit margin over every step of every restart is returned: the worst case this attack found."""
+    each from a random point of the ball (`random_init`, see `random_start`) or from x (the zero start). Per example,
+    the iterate with the lowest logit margin over every step of every restart is returned: the worst case found."""
     check(eps, norm)
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
