@@ -68,7 +68,7 @@ def test_mnist1d_unreadable_cache_is_regenerated(mnist1d_cache):
 def test_list_and_unknown_names():
     names = list_datasets()
     assert {"digits", "mnist1d", "mnist", "fashion-mnist", "cifar10", "cifar100", "multiscale", "pathfinder",
-            "imagefolder:<path>"} == set(names)
+            "multiscale-visible", "imagefolder:<path>"} == set(names)
     assert all(isinstance(v, str) and v and "\n" not in v for v in names.values())
     with pytest.raises(DataError, match=r"unknown dataset 'cifar-10' \(did you mean 'cifar10'\?\); valid: digits"):
         load_dataset("cifar-10")

@@ -49,6 +49,11 @@ def _multiscale(r: _Request) -> Dataset:
     return multiscale.load(r.cache)
 
 
+def _multiscale_visible(r: _Request) -> Dataset:
+    from . import multiscale
+    return multiscale.load_visible(r.cache)
+
+
 def _pathfinder(r: _Request) -> Dataset:
     from . import pathfinder
     return pathfinder.load(r.cache)
@@ -74,6 +79,7 @@ _SOURCES: dict[str, tuple[Callable[[_Request], Dataset], str]] = {
     "digits": (_digits, "scikit-learn's embedded 8x8 handwritten digits, 1347/450, no files needed"),
     "mnist1d": (_mnist1d, "MNIST-1D, 4000/1000 length-40 signals, generated offline and cached"),
     "multiscale": (_multiscale, "6 shapes at scales varying 4x, 32x32, 3000/1000, generated and cached"),
+    "multiscale-visible": (_multiscale_visible, "6 shapes at radii 4-12 px (2 px at a 16 px input), 3000/1000"),
     "pathfinder": (_pathfinder, "are two markers joined by one curve (Pathfinder-like), 32x32, 4000/1000, generated"),
     "mnist": (_idx, "MNIST 28x28 digits, 60000/10000, IDX files in root (download=True fetches them)"),
     "fashion-mnist": (_idx, "Fashion-MNIST 28x28 clothing, 60000/10000, IDX files in root (download=True)"),

@@ -6,10 +6,15 @@ What it tests: the same class appears at scales varying 4x, so a model must reco
 sizes (the case for Inception's parallel 1x1/3x3/5x5 branches), and the smallest shapes (ring vs disk vs frame at
 ~4 px wide) lose their distinguishing detail when a model downsamples its input (so resolution scaling adds
 information). Rendered at 32 px, the highest resolution any quick-scale model uses.
+
+`multiscale-visible` (load_visible) is the same task with radii VISIBLE_R_MIN to 3x that (scales vary 3x): its
+smallest shapes keep a radius of 2 px at a 16 px model input, so a low input resolution loses detail but no class
+(compound-scaling's task, where resolution must not win by construction).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +29,7 @@ SUPERSAMPLE = 4
 NOISE = 0.15  # std of the Gaussian pixel noise (images in [0, 1])
 VERSION = 1  # bump when the rendering changes: part of the cache key
 SPLITS = (3000, 1000)
+VISIBLE_R_MIN, VISIBLE_SCALE_RANGE = 4.0, 3.0  # multiscale-visible: radii 4-12 px at 32 px (2-6 px at 16 px)
 
 
 def _inside(cls: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -36,10 +42,14 @@ def _inside(cls: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.select([cls == k for k in range(len(CLASSES))], masks, False)
 
 
-def render(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """n images (n, 1, SIZE, SIZE) uint8 and labels (n,) int64 (balanced: label = index mod 6, then shuffled)."""
+def render(n: int, rng: np.random.Generator, r_min: float | None = None,
+           scale_range: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """n images (n, 1, SIZE, SIZE) uint8 and labels (n,) int64 (balanced: label = index mod 6, then shuffled);
+    radii log-uniform in [r_min, r_min * scale_range] (default R_MIN, SCALE_RANGE)."""
+    r_min = R_MIN if r_min is None else r_min
+    scale_range = SCALE_RANGE if scale_range is None else scale_range
     y = rng.permutation(np.arange(n) % len(CLASSES)).astype(np.int64)
-    radius = R_MIN * SCALE_RANGE ** rng.random(n)
+    radius = r_min * scale_range ** rng.random(n)
     cx, cy = (rng.uniform(radius + 1, SIZE - radius - 1) for _ in range(2))
     theta = rng.uniform(0, 2 * np.pi, n)
     bright = rng.uniform(0.6, 1.0, n)
@@ -63,3 +73,10 @@ def load(cache: Path) -> Dataset:
     return generated("multiscale", VERSION, args, render, SPLITS, 0, CLASSES, cache,
                      f"6 shapes at radii {R_MIN:g}-{R_MIN * SCALE_RANGE:g} px (scales vary {SCALE_RANGE:g}x), "
                      f"{SIZE}x{SIZE}")
+
+
+def load_visible(cache: Path) -> Dataset:
+    r, k = VISIBLE_R_MIN, VISIBLE_SCALE_RANGE
+    args = {"size": SIZE, "r_min": r, "scale_range": k, "supersample": SUPERSAMPLE, "noise": NOISE}
+    return generated("multiscale-visible", VERSION, args, partial(render, r_min=r, scale_range=k), SPLITS, 0, CLASSES,
+                     cache, f"6 shapes at radii {r:g}-{r * k:g} px (scales vary {k:g}x), {SIZE}x{SIZE}")

@@ -114,9 +114,10 @@ def test_full_scale_scaling_configs_run_a_few_steps(tmp_path, monkeypatch):
     data = image_folder(tmp_path / "imgs")
     ctx = Context(scale="full", seeds=1, data=f"imagefolder:{data}", max_steps=2)
     specs = list({s.key: s for cid in SCALING_CLAIMS for s in CLAIMS[cid].runs(ctx)}.values())
-    # width-vs-depth: inception + deep stack; compound-scaling: base, 2 smoke grid points, depth/width/resolution
-    # only; efficient-blocks: basic blocks at its 2 budgets (its MBConv nets are compound-scaling's)
-    assert len(specs) == 2 + 1 + 2 + 3 + 2
+    # width-vs-depth: inception + deep stack; compound-scaling: base, 2 smoke grid points x 3 search seeds,
+    # depth/width/resolution only; efficient-blocks: basic blocks at its 2 budgets (its MBConv nets are
+    # compound-scaling's on this data)
+    assert len(specs) == 2 + 1 + 2 * 3 + 3 + 2
     assert len(compound_scaling.search_runs(ctx)) == 2 and _scaling.FULL.resolution == 22
     runs = execute(specs, Done(tmp_path / "runs"), say=lambda s: None)
     for s in specs:

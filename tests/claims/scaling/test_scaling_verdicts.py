@@ -1,6 +1,6 @@
-"""width-vs-depth, compound-scaling and efficient-blocks: each verdict driven to all three outcomes (and its
-preconditions) with synthetic evidence of 6 seeds, no training, and an effect whose seed halves disagree is not
-replicated.
+"""width-vs-depth and efficient-blocks (compound-scaling: test_compound_scaling.py): each verdict driven to all
+three outcomes (and its preconditions) with synthetic evidence of 6 seeds, no training, and an effect whose seed
+halves disagree is not replicated.
 
 Accuracies are rates on 1,000 held-out test images, so every margin is at least 2 binomial standard errors of the
 accuracies an effect combines (about 4 points for a difference of two near 70%, 6 for the interaction of four) and
@@ -11,7 +11,7 @@ import pytest
 
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 from skiplab.claims.core.stats import judge
-from skiplab.claims.scaling import compound_scaling, efficient_blocks, width_vs_depth
+from skiplab.claims.scaling import efficient_blocks, width_vs_depth
 
 SEEDS, TEST = 6, 1000
 
@@ -74,42 +74,6 @@ def test_width_vs_depth_effects_known_answer():
 def test_width_vs_depth_halves_disagree():
     # seeds 0-2: each net wins its task by 15 points; seeds 3-5: each loses its task by 5 (all nets learn both)
     j = judge(width_vs_depth.verdict, wvd((.75, .6), (.6, .65), (.7, .85), (.85, .8)), SEEDS)
-    assert [h["verdict"] for h in j["replication"]["halves"]] == [SUPPORTED, NOT_SUPPORTED]
-    assert j["replication"]["replicated"] is False
-
-
-def cs_evidence(comp, depth, width, res, base=.5, flops=None, resolution=20):
-    flops = flops or {}
-    pts = []
-    for label, acc in (("base", base), ("compound", comp), ("depth only", depth), ("width only", width),
-                       ("resolution only", res)):
-        pts.append({"label": label, "args": {}, "flops": flops.get(label, 500 if label == "base" else 1000),
-                    "resolution": resolution, "blocks": 8, "acc": per_seed(acc)})
-    return {"budget": 1000.0, "base_flops": 500, "search": [], "chosen": [1.2, 1.1, 1.15], "points": pts,
-            "data_size": 32, "chance": 1 / 6, "examples": TEST, "seeds": list(range(SEEDS))}
-
-
-def test_compound_scaling_all_outcomes():
-    v = compound_scaling.verdict
-    # compound 75% vs every rule at 60%: +15 points [+9.7, +20.3] against a 4.1-point margin
-    good = v(cs_evidence(.75, .6, .6, .6))
-    assert good.verdict == SUPPORTED and "compound - width only" in good.reason
-    compound_scaling.present(cs_evidence(.75, .6, .6, .6))
-    # width-only scaling 3 points ahead: [-7.9, +1.9] lies below its 3.8-point margin
-    r = v(cs_evidence(.75, .6, .78, .6))
-    assert r.verdict == NOT_SUPPORTED and "width only" in r.reason
-    assert v(cs_evidence(.75, .6, .70, .6)).verdict == INCONCLUSIVE  # +5 points [-0.1, +10.1] vs 4.0
-    r = v(cs_evidence(.75, .6, .6, .6, flops={"depth only": 1100}))
-    assert r.verdict == INCONCLUSIVE and "depth only" in r.reason
-    r = v(cs_evidence(.75, .6, .6, .6, resolution=40))
-    assert r.verdict == INCONCLUSIVE and "resolution above" in r.reason
-    r = v(cs_evidence(.75, .6, .6, .6, base=.2))
-    assert r.verdict == INCONCLUSIVE and "not learned" in r.reason
-
-
-def test_compound_scaling_halves_disagree():
-    # seeds 0-2: width-only 15 points behind compound; seeds 3-5: 10 points ahead of it
-    j = judge(compound_scaling.verdict, cs_evidence(.75, .6, (.6, .85), .6), SEEDS)
     assert [h["verdict"] for h in j["replication"]["halves"]] == [SUPPORTED, NOT_SUPPORTED]
     assert j["replication"]["replicated"] is False
 
