@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -49,7 +48,8 @@ def reproduce(
     from ..train import distributed as D
 
     modules = [get_claim(c) for c in (claims or list(CLAIMS))]
-    command = "skiplab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "skiplab reproduce"
+    command = command_line(claims or [], scale=scale, seeds=seeds, data=data, data_dir=data_dir, out=out,
+                           set_=set_ or [], steps=steps, workers=workers)
     with D.from_torchrun():  # under torchrun every run is one DDP run over all ranks, one run after another
         main, ranks = D.is_main(), D.world_size()
         say = (lambda s: err_console.print(s, markup=False)) if main else (lambda s: None)
@@ -62,6 +62,20 @@ def reproduce(
     ran = {m.CLAIM.id for m in modules}
     out_console.print(verdict_table([c for c in outcome["results"]["claims"] if c["id"] in ran], scale, seeds))
     out_console.print(f"report: {outcome['paths'].get('report.html', outcome['dir'] / 'report.html')}")
+
+
+def command_line(claims: List[str], *, scale: str, seeds: int, data: Optional[str], data_dir: Optional[Path],
+                 out: Path, set_: List[str], steps: Optional[int], workers: Optional[int]) -> str:
+    """The call as a command line rebuilt from its parsed options (not sys.argv, which names the test runner or
+    torchrun when the command is invoked from one): what results.json records as the call that wrote a claim."""
+    words = ["skiplab", "reproduce", *claims, "--scale", scale, "--seeds", str(seeds)]
+    for flag, value in (("--data", data), ("--data-dir", data_dir), ("--steps", steps), ("--workers", workers)):
+        if value is not None:
+            words += [flag, str(value)]
+    words += ["--out", str(out)]
+    for assignment in set_:
+        words += ["--set", assignment]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def verdict_table(claims: list[dict], scale: str, seeds: int) -> Table:
