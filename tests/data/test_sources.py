@@ -56,9 +56,24 @@ def test_mnist1d_generated_and_cached(mnist1d_cache, monkeypatch):
     assert again.info == ds.info
 
 
+def test_mnist1d_10k_is_the_same_generator_with_a_larger_test_split(mnist1d_cache):
+    """mnist1d-10k: the default generator asked for 14000 signals, 4000 train / 10000 test, cached apart from mnist1d
+    (its own digest), and the default set's cache key unchanged by the new option."""
+    big = load_dataset("mnist1d-10k", cache_dir=mnist1d_cache)
+    assert (len(big.train_y), len(big.test_y)) == (4000, 10000)
+    assert big.info.shape == (1, 40) and big.info.kind == "sequence" and big.num_classes == 10
+    assert np.bincount(big.test_y.numpy(), minlength=10).min() > 900  # balanced: 1400 a class before the split
+    assert big.info.name == "mnist1d-10k"
+    # the signals are normalized over the whole set: mean ~0, std ~1
+    x = torch.cat([big.train_x, big.test_x])
+    assert abs(float(x.mean())) < 1e-3 and float(x.std()) == pytest.approx(1.0, abs=1e-3)
+    assert mnist1d._cache_file(mnist1d_cache, True) != mnist1d._cache_file(mnist1d_cache)
+    assert {f.name for f in (mnist1d_cache / "mnist1d").iterdir()} >= {mnist1d._cache_file(mnist1d_cache, True).name}
+
+
 def test_mnist1d_unreadable_cache_is_regenerated(mnist1d_cache):
     first = load_dataset("mnist1d", cache_dir=mnist1d_cache)
-    path = next((mnist1d_cache / "mnist1d").iterdir())
+    path = mnist1d._cache_file(mnist1d_cache)  # (mnist1d-10k's file may sit beside it)
     good = path.read_bytes()
     path.write_bytes(good[:100])  # not ours (atomic writes never leave half a file): generated afresh
     again = load_dataset("mnist1d", cache_dir=mnist1d_cache)
@@ -67,8 +82,8 @@ def test_mnist1d_unreadable_cache_is_regenerated(mnist1d_cache):
 
 def test_list_and_unknown_names():
     names = list_datasets()
-    assert {"digits", "mnist1d", "mnist", "fashion-mnist", "cifar10", "cifar100", "multiscale", "pathfinder",
-            "multiscale-visible", "imagefolder:<path>"} == set(names)
+    assert {"digits", "mnist1d", "mnist1d-10k", "mnist", "fashion-mnist", "cifar10", "cifar100", "multiscale",
+            "pathfinder", "multiscale-visible", "imagefolder:<path>"} == set(names)
     assert all(isinstance(v, str) and v and "\n" not in v for v in names.values())
     with pytest.raises(DataError, match=r"unknown dataset 'cifar-10' \(did you mean 'cifar10'\?\); valid: digits"):
         load_dataset("cifar-10")

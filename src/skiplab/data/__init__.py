@@ -44,6 +44,11 @@ def _mnist1d(r: _Request) -> Dataset:
     return mnist1d.load(r.cache)
 
 
+def _mnist1d_large(r: _Request) -> Dataset:
+    from . import mnist1d
+    return mnist1d.load(r.cache, large=True)
+
+
 def _multiscale(r: _Request) -> Dataset:
     from . import multiscale
     return multiscale.load(r.cache)
@@ -78,6 +83,7 @@ def _imagefolder(r: _Request) -> Dataset:
 _SOURCES: dict[str, tuple[Callable[[_Request], Dataset], str]] = {
     "digits": (_digits, "scikit-learn's embedded 8x8 handwritten digits, 1347/450, no files needed"),
     "mnist1d": (_mnist1d, "MNIST-1D, 4000/1000 length-40 signals, generated offline and cached"),
+    "mnist1d-10k": (_mnist1d_large, "MNIST-1D's generator asked for 4000/10000 (a test split for 1-point margins)"),
     "multiscale": (_multiscale, "6 shapes at scales varying 4x, 32x32, 3000/1000, generated and cached"),
     "multiscale-visible": (_multiscale_visible, "6 shapes at radii 4-12 px (2 px at a 16 px input), 3000/1000"),
     "pathfinder": (_pathfinder, "are two markers joined by one curve (Pathfinder-like), 32x32, 4000/1000, generated"),

@@ -52,7 +52,8 @@ class DeviceLoader:
     """Batches of (float inputs, int64 labels) on `device`.
 
     batch_size is global: with `world_size` > 1 each rank takes its own slice of every global batch, all ranks
-    drawing the same permutation and the same augmentation, so the ranks' batches together are one process's. `drop_last` keeps every training step the same size (default for training).
+    drawing the same permutation and the same augmentation, so the ranks' batches together are one process's.
+    `drop_last` keeps every training step the same size (default for training).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
