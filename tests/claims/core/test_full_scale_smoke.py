@@ -48,9 +48,10 @@ def test_full_scale_configs_run_a_few_steps(tmp_path, monkeypatch):
 
 def test_full_scale_ticket_configs_run_a_few_steps(tmp_path, monkeypatch):
     # lottery-ticket, skips-help-tickets and ticket-transfer share one IMP run set, whose FULL configs (resnet20,
-    # plain20, VGG-19; 160 epochs, bf16, rewind to step 2000) are smoked here through the engine: one IMP round per
-    # chain, then the baselines and the moved masks (jobs that start after their chains), 2 steps each. To keep this cheap on the CPU: 8x8 images, and
-    # VGG-19 at width x0.25 (at full width its 20M weights make checkpoint writes alone take ~20 s here).
+    # plain20, VGG-16; 160 epochs, bf16, rewind to step 2000) are smoked here through the engine: one IMP round per
+    # chain, then the baselines and the moved masks (jobs that start after their chains), 2 steps each. To keep this
+    # cheap on the CPU: 8x8 images, and VGG-16 at width x0.25 (at full width its 15M weights make checkpoint writes
+    # alone take ~20 s here).
     from skiplab.claims.tickets import run_set as _tickets
     from skiplab.pruning import MASKS, density, load_masks, rewind_file
 
@@ -66,7 +67,7 @@ def test_full_scale_ticket_configs_run_a_few_steps(tmp_path, monkeypatch):
                   overrides=("vgg_width=0.25",))
     s = _tickets.scale_config(ctx)
     assert (s.rounds, s.compare_rounds, s.prune.rewind_step, s.vgg_width) == (1, (1,), 2, 0.25)
-    assert (_tickets.FULL.depth, _tickets.FULL.vgg_depth, _tickets.FULL.prune.rewind_step) == (20, 19, 2000)
+    assert (_tickets.FULL.depth, _tickets.FULL.vgg_depth, _tickets.FULL.prune.rewind_step) == (20, 16, 2000)
     jobs = _tickets.runs(ctx)
     assert [type(j).__name__ for j in jobs] == ["TicketChain"] * 3 + ["TicketCompare"] * 3
     done = execute(jobs, Done(tmp_path / "runs"), say=lambda s: None)

@@ -1,7 +1,7 @@
 """lottery-ticket: iterative magnitude pruning finds sparse subnetworks (<= 20% of the weights) that, reset to
 their initial or early-rewound weights, train to dense accuracy; the same masks re-initialized do worse (Frankle
 & Carbin 2019; Frankle et al. 2020). Judged on the residual net of the shared IMP run set (run_set.py);
-the plain twin's (and at full scale VGG-19's) curves are shown beside it."""
+the plain twin's (and at full scale VGG-16's) curves are shown beside it."""
 
 from __future__ import annotations
 

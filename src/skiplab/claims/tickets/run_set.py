@@ -39,6 +39,7 @@ VERSION = 1  # bump when the procedure changes what a run computes
 @dataclass(frozen=True)
 class TicketScale:
     data: str = C.option("digits", "dataset of every run")
+    dims: int = C.option(2, "2: image data (resnet/plain presets); 1: sequences (the resnet1d/plain1d presets)")
     depth: int = C.option(14, "depth of the residual net and its plain twin (6n+2)")
     width_mult: float = C.option(1.0, "width multiplier of the residual net and its plain twin")
     vgg_depth: int = C.option(0, "also run IMP on a VGG of this depth (11/13/16/19) and move its masks to the "
@@ -61,16 +62,24 @@ class TicketScale:
                 f"{t.warmup_epochs:g} epoch(s), wd {t.weight_decay}); final test accuracy; {seeds} seed(s)")
 
 
-# Quick: digits, resnet-14 vs plain-14 (6 blocks: 64 paths), 8 epochs per run (~2 s on one core), rewinding to
-# step 10 of ~170 (6% of training; Frankle et al. 2020 rewind to 0.1-7%). Down to 5.5% of the weights.
-# Width x0.25 (10.7k prunable weights): the first quick run at full width (170k) had every mask, random ones too,
-# within 1 point of dense down to 5.5%, so it could not tell a ticket from a random mask; this budget change came
-# after that result and is reported as such (the verdict rules were not changed).
-QUICK = TicketScale(width_mult=0.25, prune=PruneConfig(rewind_step=10),
+# Quick (issue 21): MNIST-1D's generator asked for 4000 train / 10000 test signals (mnist1d-10k), so a 1-point
+# margin is not swamped by the test split's binomial noise (2 SE of a difference of two ~97% accuracies: 0.5 points
+# on 10000 examples; on digits' 450 it was 2.1-2.9, the margin every verdict used). 1D resnet-14 vs plain-14
+# (6 blocks: 64 paths), 8 epochs per run (~500 steps, ~5 s on one core), rewinding to step 10 (2% of training;
+# Frankle et al. 2020 rewind to 0.1-7%). Down to 5.5% of the weights.
+# Width: on digits the first quick run at full width had every mask, random ones too, within 1 point of dense down
+# to 5.5%, so the width was cut to x0.25 after that result (reported as such; the rules were not changed). On
+# mnist1d-10k a one-seed pilot of both widths (rounds to 11), seen before this scale was registered: at x1 every
+# mask stayed within 1.2 points of dense at 8.6% of the weights (ticket 98.4%, re-init 97.3%, shuffled 97.8%); at
+# x0.5 the baselines fell 3-4 points below the ticket (16.8% left: ticket 97.9%, re-init 93.8%, shuffled 94.1%).
+# x0.5 is used; that choice too came after a result, and is reported.
+QUICK = TicketScale(data="mnist1d-10k", dims=1, width_mult=0.5, prune=PruneConfig(rewind_step=10),
                     train=TrainConfig(epochs=8, batch_size=64, lr=0.05, warmup_epochs=1.0, schedule="cosine"))
-# Full: CIFAR-10 ResNet-20 (option A) and its plain twin plus VGG-19, Frankle et al. 2020's rewinding recipe
-# (lr 0.1, no warm-up, 160 epochs, lr / 10 at 50% and 75%, rewind to iteration 2000), 15 rounds (3.5% left).
-FULL = TicketScale(data="cifar10", depth=20, vgg_depth=19, rounds=15, compare_rounds=(3, 6, 9, 12, 15),
+# Full: CIFAR-10 (all 10k test images) ResNet-20 (option A) and its plain twin plus VGG-16, Frankle et al. 2020's
+# rewinding recipe as open_lth sets it for both nets (SGD lr 0.1, momentum 0.9, wd 1e-4, batch 128, no warm-up,
+# 160 epochs, lr / 10 at 50% and 75%, 20% global magnitude pruning per round, classifier dense), rewinding to
+# iteration 2000 (~3% of training), 15 rounds (3.5% left).
+FULL = TicketScale(data="cifar10", depth=20, vgg_depth=16, rounds=15, compare_rounds=(3, 6, 9, 12, 15),
                    prune=PruneConfig(rewind_step=2000), train=TrainConfig(epochs=160, precision="bf16"))
 SMOKE_ROUNDS = 1  # a smoke run (ctx.max_steps) checks the procedure, not the result: one round
 
@@ -87,6 +96,8 @@ def scale_config(ctx: Context) -> TicketScale:
                           f"{s.compare_rounds}")
     if s.vgg_depth not in (0, 11, 13, 16, 19):
         raise ConfigError(f"scale.vgg_depth: {s.vgg_depth} is not one of 0, 11, 13, 16, 19")
+    if s.dims not in (1, 2) or (s.dims == 1 and s.vgg_depth):
+        raise ConfigError(f"scale.dims must be 1 or 2 (and 2 with a VGG: it has no 1D form), got {s.dims}")
     return s
 
 
@@ -98,8 +109,9 @@ def run_config(root: str | None, s: TicketScale, family: str, seed: int) -> RunC
     if family == "vgg":
         model, args = "vgg16", {"depth": s.vgg_depth, "width_mult": s.vgg_width}
     else:
-        name = f"{family}{s.depth}"
-        model, args = (name, {}) if name in list_models() else (f"{family}20", {"depth": s.depth})
+        prefix = family if s.dims == 2 else f"{family}1d"
+        name = f"{prefix}{s.depth}"
+        model, args = (name, {}) if name in list_models() else (f"{prefix}20", {"depth": s.depth})
         if s.width_mult != 1.0:
             args = {**args, "width_mult": s.width_mult}
     return RunConfig(model=ModelConfig(model, args), data=DataConfig(name=s.data, root=root), train=s.train,
