@@ -7,7 +7,7 @@ from typing import Any
 
 from skiplab.claims.core.stats import band, summary
 
-from .rule import NETS, robust_mean, robust_share
+from .rule import NETS, robust_mean
 
 LABELS = {"resnet": "ResNet", "plain": "plain twin", "vgg": "VGG-style"}
 
@@ -16,26 +16,45 @@ def _col(entries: list[dict[str, Any]], fn: Any) -> dict[str, Any]:
     return summary([fn(e) for e in entries])
 
 
+def certified_mean(entry: dict[str, Any]) -> float:
+    """Certified L2 accuracy (margin > sqrt(2) L eps) averaged over the nonzero L2 epsilons, beside robust_mean."""
+    vals = [a for e, a in zip(entry["l2"]["eps"], entry.get("certified") or []) if e > 0]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def cheap_mean(entry: dict[str, Any]) -> float:
+    """robust_mean (L2) of the cheap attacks alone (the lowest of their own rates per epsilon): the strong curve
+    lies at or below it."""
+    c = entry["l2"]
+    weak = c.get("weak") or [math.nan] * len(c["eps"])
+    vals = [a for e, a in zip(c["eps"], weak) if e > 0]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
 def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rows = []
     for n in NETS:
         es = evidence["curves"][n]
-        first = es[0]
-        rows.append([LABELS[n], evidence["params"].get(n), _col(es, lambda e: e["clean"]),
+        first = es[0]  # bounds and certificates of the unconstrained nets: first seed only
+        rows.append([LABELS[n], evidence["params"].get(n), _col(es, lambda e: e["clean"]), None,
                      _col(es, lambda e: robust_mean(e, ("linf",))), _col(es, lambda e: robust_mean(e, ("l2",))),
-                     None, first.get("bound"), first.get("lower")])
+                     _col(es, cheap_mean), certified_mean(first) if "certified" in first else None,
+                     first.get("bound"), first.get("lower")])
     for c in evidence["budgets"]:
         es = evidence["budget_runs"][f"{c:g}"]
+        equal = [{"clean": m["equal"][f"{c:g}"]["acc"]} for m in evidence["budget_match"]]
         # (the budget nets' L-inf curves are optional, scale field budget_linf: n/a where they were not run)
         rows.append([f"Lipschitz budget c = {c:g}", evidence["params"].get(f"c={c:g}"), _col(es, lambda e: e["clean"]),
+                     _col(equal, lambda e: e["clean"]),
                      _col(es, lambda e: robust_mean(e, ("linf",)) if "linf" in e else math.nan),
-                     _col(es, lambda e: robust_mean(e, ("l2",))),
-                     _col(es, robust_share), _col(es, lambda e: e["bound"]), _col(es, lambda e: e["lower"])])
-    numbers = {"columns": ["net", "params", "clean accuracy", "mean robust acc. L-inf", "mean robust acc. L2",
-                           "robust share L2", "Lipschitz upper bound", "empirical lower bound"], "rows": rows,
-               "format": {"params": "int", "clean accuracy": "percent", "mean robust acc. L-inf": "percent",
-                          "mean robust acc. L2": "percent", "robust share L2": "percent",
-                          "Lipschitz upper bound": "float", "empirical lower bound": "float"}}
+                     _col(es, lambda e: robust_mean(e, ("l2",))), _col(es, cheap_mean), _col(es, certified_mean),
+                     _col(es, lambda e: e["bound"]), _col(es, lambda e: e["lower"])])
+    cols = ["net", "params", "clean accuracy (matched)", "clean acc. after equal training", "mean robust acc. L-inf",
+            "mean robust acc. L2", "L2, cheap attacks alone", "certified acc. L2", "Lipschitz upper bound",
+            "empirical lower bound"]
+    numbers = {"columns": cols, "rows": rows,
+               "format": {**{c: "percent" for c in cols[2:8]}, "params": "int", "Lipschitz upper bound": "float",
+                          "empirical lower bound": "float"}}
     panels = []
     for norm, name in (("linf", "L-inf"), ("l2", "L2")):
         series = []
@@ -46,9 +65,10 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
         panels.append({"title": f"{name} attacks", "kind": "line", "xlabel": f"epsilon ({name}, pixels in [0, 1])",
                        "ylabel": "robust accuracy", "series": series})
     curves = {"id": "robustness-curves", "title": "Robust accuracy against epsilon at matched clean accuracy",
-              "caption": "Per-example worst of FGSM, PGD (cross-entropy) and PGD (margin, cosine steps), carried over "
-                         "smaller epsilons; checkpoints matched on held-out clean accuracy. Mean over seeds, band = "
-                         "+-1 std.", "panels": panels}
+              "caption": "Strong evaluation: per example the worst of FGSM, PGD (cross-entropy) and PGD (margin, "
+                         "cosine steps), then PGD from x and random starts, APGD-CE and APGD-T on the survivors, "
+                         "carried over smaller epsilons; checkpoints matched on held-out clean accuracy. Mean over "
+                         "seeds, band = +-1 std.", "panels": panels}
     match_series = []
     for g, n in enumerate(NETS):
         m = evidence["match"][0]["chosen"][n]
@@ -62,14 +82,14 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
                          "series": match_series,
                          "hlines": [{"y": evidence["match"][0]["target"], "label": "target"}]}]}
     cs = [f"{c:g}" for c in evidence["budgets"]]
-    runs = evidence["budget_runs"]
-    trade = []
-    for label, fn, g in (("clean accuracy", lambda e: e["clean"], 0),
-                         ("mean L2 robust accuracy", lambda e: robust_mean(e, ("l2",)), 1),
-                         ("robust share (L2)", robust_share, 2)):
-        st = [_col(runs[c], fn) for c in cs]
-        trade.append({"label": label, "group": g, "x": evidence["budgets"], "y": [v["mean"] for v in st],
-                      "yerr": [v["std"] for v in st]})
+    runs, bm = evidence["budget_runs"], evidence["budget_match"][0]
+    bmatch = []
+    for g, c in enumerate(cs):
+        m, e = bm["chosen"][c], bm["equal"][c]
+        bmatch += [{"label": f"c = {c}", "group": g, "x": m["steps"], "y": m["curve"]},
+                   {"label": f"c = {c} (matched)", "group": g, "style": "points", "x": [m["step"]], "y": [m["acc"]]},
+                   {"label": f"c = {c} (equal training)", "group": g, "style": "points", "x": [e["step"]],
+                    "y": [e["acc"]]}]
     eps = runs[cs[0]][0]["l2"]["eps"]
     cert = []
     for g, c in enumerate(cs):
@@ -79,12 +99,16 @@ def present(evidence: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
         cert.append({"label": f"empirical, c = {c}", "group": g, "x": eps, "y": mean, "yerr": std})
     bounds = [_col(runs[c], lambda e: e["bound"]) for c in cs]
     lowers = [_col(runs[c], lambda e: e["lower"]) for c in cs]
-    tradeoff = {"id": "robustness-budget", "title": "Lipschitz budget c: clean vs robust accuracy and the certificate",
-                "caption": "Norm-free ResNets with every branch's operator-norm product kept <= c. Left: accuracies "
-                           "against c. Middle: L2 robust accuracy (solid) and certified accuracy (dashed, margin > "
-                           "sqrt(2) L eps). Right: the whole-net upper bound L and the empirical lower bound.",
-                "panels": [{"title": "trade-off", "kind": "line", "xlabel": "budget c", "ylabel": "accuracy",
-                            "xscale": "log", "series": trade},
+    tradeoff = {"id": "robustness-budget", "title": "Lipschitz budget c: matched snapshots, robust vs certified",
+                "caption": "Norm-free ResNets with every branch's operator-norm product kept <= c, one recipe. Left: "
+                           "held-out clean accuracy along training (first seed), the snapshots matched on the lower "
+                           "best accuracy (dashed line; robustness is compared there) and the final ones (the cost "
+                           "is read there). Middle: L2 robust accuracy of the matched snapshots (solid) and their "
+                           "certified accuracy (dashed, margin > sqrt(2) L eps). Right: the whole-net upper bound L "
+                           "and the empirical lower bound.",
+                "panels": [{"title": "matched snapshots", "kind": "line", "xlabel": "training step",
+                            "ylabel": "clean accuracy", "series": bmatch,
+                            "hlines": [{"y": bm["target"], "label": "target"}]},
                            {"title": "L2: empirical vs certified", "kind": "line", "xlabel": "epsilon (L2)",
                             "ylabel": "accuracy", "series": cert},
                            {"title": "Lipschitz bounds", "kind": "line", "xlabel": "budget c", "ylabel": "Lip(logits)",
