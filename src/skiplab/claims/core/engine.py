@@ -15,9 +15,11 @@ from typing import Any, Callable, Protocol, Sequence
 
 from skiplab.data import Dataset
 from skiplab.models import Net
+from skiplab.train.distributed import is_distributed
 
 from .function_run import FunctionRun
 from .pool import parallel
+from .population_job import Population, group
 from .runspec import ALIGNMENT, GRADIENTS, NFE, SNAPSHOTS, Outcome, RunSpec
 
 __all__ = ["ALIGNMENT", "GRADIENTS", "NFE", "SNAPSHOTS", "Done", "FunctionRun", "Job", "Outcome", "RunSpec",
@@ -81,7 +83,8 @@ class Done:
         return self.records(spec, GRADIENTS)
 
     def snapshots(self, spec: RunSpec) -> dict[str, list]:
-        """{"steps", "acc"}: the snapshots a spec with `Snapshots` took; `snapshot_file(spec, step)` is where each one's weights are."""
+        """{"steps", "acc"}: the snapshots a spec with `Snapshots` took; `snapshot_file(spec, step)` is where each
+        one's weights are."""
         return self.records(spec, f"{SNAPSHOTS}/index.json")
 
     def snapshot_file(self, spec: RunSpec, step: int) -> Path:
@@ -102,9 +105,12 @@ class Done:
         return model.eval()
 
 
-def _train(args: tuple[Job, Path, bool]) -> tuple[str, Outcome]:
+def _train(args: tuple[Any, Path, bool]) -> list[tuple[str, Outcome]]:
+    """(key, outcome) of the job, or of each member of a Population (population_job.py)."""
     job, out, verbose = args
-    return job.key, job.train(out, verbose)
+    if isinstance(job, Population):
+        return job.train_all(out, verbose)
+    return [(job.key, job.train(out, verbose))]
 
 
 def waves(jobs: Sequence[Job]) -> list[list[Job]]:
@@ -131,26 +137,32 @@ def waves(jobs: Sequence[Job]) -> list[list[Job]]:
 
 
 def execute(jobs: Sequence[Job], done: Done, say: Callable[[str], None] = print, workers: int = 1,
-            verbose: bool = False, labels: dict[str, str] | None = None) -> Done:
+            verbose: bool = False, labels: dict[str, str] | None = None, populations: bool = True) -> Done:
     """Train every job not yet in `done`, wave by wave, in `workers` single-thread processes (pool.parallel; in this
-    process when workers <= 1, as on a GPU or under torchrun), saying progress and an ETA through `say`."""
+    process when workers <= 1, as on a GPU or under torchrun), saying progress and an ETA through `say`. In one
+    process (not under torchrun), runs that differ only in seed and record nothing train together as one
+    population (population_job.py); with `populations=False`, or several workers, each trains alone."""
     todo = [[j for j in w if j.key not in done.outcomes] for w in waves(jobs)]
     total, finished, t_start = sum(map(len, todo)), 0, time.perf_counter()
     labels = labels or {}
+    together = populations and workers <= 1 and not is_distributed()
     for wave in todo:
         by_key = {j.key: j for j in wave}
-        args = [(j, done.out, verbose) for j in wave]
-        for key, outcome in parallel(_train, args, workers, ordered=False, one_thread=workers > 1):
-            done.outcomes[key] = outcome
-            finished += 1
-            label = f"{by_key[key].label} {labels.get(key, '')}".strip()
-            if outcome.reused:
-                say(f"[{finished}/{total}] {label}: reused {outcome.folder}")
-                continue
-            final = outcome.result.get("final", {})
-            err = final.get("train_full_err", final.get("train_err"))
-            elapsed = time.perf_counter() - t_start
-            say(f"[{finished}/{total}] {label}: {'resumed, ' if outcome.resumed else ''}{outcome.result.get('status')}"
-                + (f", train error {err:.2%}" if err is not None else "") + f" in {outcome.seconds:.1f}s; "
-                f"ETA {elapsed / finished * (total - finished):.0f}s")
+        units = group(wave) if together else wave
+        args = [(j, done.out, verbose) for j in units]
+        for outcomes in parallel(_train, args, workers, ordered=False, one_thread=workers > 1):
+            for key, outcome in outcomes:
+                done.outcomes[key] = outcome
+                finished += 1
+                label = f"{by_key[key].label} {labels.get(key, '')}".strip()
+                if outcome.reused:
+                    say(f"[{finished}/{total}] {label}: reused {outcome.folder}")
+                    continue
+                final = outcome.result.get("final", {})
+                err = final.get("train_full_err", final.get("train_err"))
+                elapsed = time.perf_counter() - t_start
+                say(f"[{finished}/{total}] {label}: {'resumed, ' if outcome.resumed else ''}"
+                    f"{outcome.result.get('status')}" + (f", train error {err:.2%}" if err is not None else "")
+                    + f" in {outcome.seconds:.1f}s{' (together)' if len(outcomes) > 1 else ''}; "
+                    f"ETA {elapsed / finished * (total - finished):.0f}s")
     return done

@@ -145,7 +145,8 @@ def _previous(path: Path, ctx: Context) -> list[dict[str, Any]]:
         old = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return []
-    if old.get("scale") != ctx.scale or old.get("seeds") != ctx.seeds or old.get("data") != (ctx.data or "claims' defaults"):
+    if (old.get("scale") != ctx.scale or old.get("seeds") != ctx.seeds
+            or old.get("data") != (ctx.data or "claims' defaults")):
         return []
     claims = list(old.get("claims", []))
     for c in claims:  # written before claims carried their provenance: the file's own call wrote them
