@@ -1,6 +1,7 @@
 """Run folders are found by the hash of their config, so a refactoring must not move them: users have finished runs
 on disk. The names below were computed by the code of commit 0b941ec; change them only with a PROTOCOL bump."""
 
+import dataclasses
 from pathlib import Path
 
 from skiplab.claims.core.contract import Context
@@ -24,5 +25,8 @@ def test_train_run_folders_keep_their_names():
 def test_claims_run_folders_keep_their_names():
     assert ladder.spec(Context(), "preresnet", 20, 0).folder(OUT) == OUT / "claims/preresnet20-digits-a241dda518/seed-0"
     assert ladder.spec(Context(), "plain", 14, 1).folder(OUT) == OUT / "claims/plain20-digits-2e8705786e/seed-1"
+    # the ticket run set's quick scale moved to mnist1d-10k (issue 21): a new chain; the digits chain keeps its name
+    old_quick = dataclasses.replace(run_set.QUICK, data="digits", dims=2, width_mult=0.25)
+    assert run_set.chain_dir(OUT, None, old_quick, "resnet", 0) == OUT / "tickets/resnet-digits-88b9704975/seed-0"
     assert (run_set.chain_dir(OUT, None, run_set.scale_config(Context()), "resnet", 0)
-            == OUT / "tickets/resnet-digits-88b9704975/seed-0")
+            == OUT / "tickets/resnet-mnist1d-10k-39583f57a1/seed-0")
