@@ -194,16 +194,7 @@ def test_resume_at_different_epochs_is_refused(tmp_path, data):
         together(data, cfg, [0, 1], tmp_path, resume=True)
 
 
-class Poison(Callback):
-    """test_fit's Poison: a NaN in the first weight after step `at`, so step `at` (counted from 0) is non-finite."""
-
-    def __init__(self, at):
-        self.at = at
-
-    def on_step_end(self, state):
-        if state.step == self.at:
-            with torch.no_grad():
-                next(state.model.parameters()).fill_(float("nan"))
+from test_fit import Poison  # noqa: E402  (a NaN in the first weight after step `at`; tests/train is on sys.path)
 
 
 @pytest.mark.parametrize("log_every", [0, 3])
