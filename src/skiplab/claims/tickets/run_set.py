@@ -155,6 +155,26 @@ class TicketChain:
     def folder(self, out: Path) -> Path:
         return chain_dir(out, self.root, self.scale, self.family, self.seed)
 
+    @property
+    def run(self) -> RunConfig:
+        """The config every run of the chain trains (the dense run and each round): what a plan times."""
+        return run_config(self.root, self.scale, self.family, self.seed)
+
+    @property
+    def run_count(self) -> int:
+        return self.scale.rounds + 1
+
+    def finished(self, out: Path) -> bool:
+        """Whether `train` would reuse the chain (its last round has a result), without training or writing."""
+        return (round_dir(self.folder(out), self.scale.rounds) / RESULT).exists()
+
+    def runs_left(self, out: Path) -> int:
+        """The chain's runs (dense, then rounds) without a result under `out`: what is left to train."""
+        if self.finished(out):
+            return 0
+        folder = self.folder(out)
+        return sum(not (round_dir(folder, r) / RESULT).exists() for r in range(self.scale.rounds + 1))
+
     def resolved(self, folder: Path) -> dict[str, Any]:
         return json.loads((round_dir(folder, 0) / "config.json").read_text())["resolved"]
 
@@ -211,6 +231,29 @@ class TicketCompare:
     def folder(self, out: Path) -> Path:
         return self.chain(self.family).folder(out)
 
+    @property
+    def roles(self) -> list[str]:
+        """The runs of the comparison, each a folder <role>-rr beside the chain's rounds."""
+        return ["reinit", "shuffled"] + [f"transfer-{src}{v}" for src in self.sources
+                                         for v in ("", "-init", "-shuffled")]
+
+    @property
+    def run(self) -> RunConfig:
+        """The config every run of the comparison trains (masked runs of this family's net): what a plan times."""
+        return run_config(self.root, self.scale, self.family, self.seed)
+
+    @property
+    def run_count(self) -> int:
+        return len(self.roles)
+
+    def finished(self, out: Path) -> bool:
+        """Whether `train` would reuse the comparison (every role has a result), without training or writing."""
+        return self.runs_left(out) == 0
+
+    def runs_left(self, out: Path) -> int:
+        folder = self.folder(out)
+        return sum(not (round_dir(folder, self.round, role) / RESULT).exists() for role in self.roles)
+
     def resolved(self, folder: Path) -> dict[str, Any]:
         return json.loads((round_dir(folder, self.round, "reinit") / "config.json").read_text())["resolved"]
 
@@ -219,9 +262,7 @@ class TicketCompare:
         cfg = run_config(self.root, s, self.family, seed)
         data = dataset(cfg.data)
         folder = self.folder(out)
-        roles = ["reinit", "shuffled"] + [f"transfer-{src}{v}" for src in self.sources
-                                          for v in ("", "-init", "-shuffled")]
-        if all((round_dir(folder, r, role) / RESULT).exists() for role in roles):
+        if self.finished(out):
             return Outcome(folder, {"status": "finished"}, True, False, 0.0)
         resumed = round_dir(folder, r, "reinit").exists()
         masks = load_masks(round_dir(folder, r) / MASKS)
