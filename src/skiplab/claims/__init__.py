@@ -46,7 +46,8 @@ def get_claim(claim_id: str) -> ClaimModule:
 
 
 def list_claims() -> dict[str, str]:
-    return {cid: f"[{m.CLAIM.kind}] {m.CLAIM.statement}" for cid, m in CLAIMS.items()}
+    from .core.scale import scales_of
+    return {cid: f"[{m.CLAIM.kind}; scales {'/'.join(scales_of(m))}] {m.CLAIM.statement}" for cid, m in CLAIMS.items()}
 
 
 __all__ = ["CLAIMS", "Claim", "ClaimModule", "Context", "Verdict", "get_claim", "list_claims"]

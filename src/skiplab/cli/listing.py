@@ -6,6 +6,7 @@ import dataclasses
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..data import list_datasets
@@ -22,7 +23,7 @@ def _table(title: str, rows: dict[str, str], left: str = "name", right: str = "d
     table.add_column(left, style="bold")
     table.add_column(right)
     for k, v in rows.items():
-        table.add_row(k, v)
+        table.add_row(escape(k), escape(v))  # text, not markup: "[empirical; ...]" would vanish as a tag
     out_console.print(table)
 
 

@@ -11,10 +11,12 @@ from typing import Any
 from skiplab.models import calibrate_batchnorm
 from skiplab.probes import linear_readout, readout
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.depth.ladder import jacobian_runs, scale_config, spec
+from skiplab.claims.depth.ladder import LADDER_SCALES, jacobian_runs, scale_config, spec
 from skiplab.claims.core.engine import Done
 from skiplab.claims.core.datasets import calibration_batch, heldout_batch
 from skiplab.claims.core.stats import band, chosen, effect, fmt, fmt_pct, summary
+
+SCALES = LADDER_SCALES  # reads only the depth ladder's runs: --scale cifar runs it
 
 # Written before any result was seen. The story's "improves block by block" read as "most blocks improve it":
 # the CLAIMS.md rule, 80% of blocks; each block's step counts once, from the stem alone (l = 0) to the whole net.

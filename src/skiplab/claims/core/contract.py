@@ -30,7 +30,7 @@ SUPPORTED: VerdictText = "supported"
 NOT_SUPPORTED: VerdictText = "not supported"
 INCONCLUSIVE: VerdictText = "inconclusive"
 Kind = Literal["empirical", "verification", "verification + empirical"]
-Scale = Literal["quick", "full"]
+Scale = Literal["quick", "cifar", "full"]
 SCALES: tuple[str, ...] = get_args(Scale)
 
 Evidence = dict[str, Any]  # JSON-able: measured once, judged and drawn from the saved copy

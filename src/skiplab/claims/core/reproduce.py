@@ -17,6 +17,7 @@ import torch
 
 from skiplab import __version__
 from skiplab._atomic import write_json
+from skiplab.errors import ConfigError
 from skiplab.report import render_report
 from skiplab.train import distributed as D
 from skiplab.train.loop import resolve_device
@@ -25,6 +26,7 @@ from .contract import ClaimModule, Context
 from .datasets import dataset
 from .engine import Done, FunctionRun, Job, RunSpec, execute
 from . import registry
+from .scale import scales_of
 from .stats import judge
 
 SCHEMA = 1
@@ -71,6 +73,12 @@ def rule_file(claim: ClaimModule) -> Path:
 def validate(claims: Sequence[ClaimModule], ctx: Context) -> dict[str, list[Job]]:
     """Every claim's jobs, after checking every override and loading every dataset they train on: bad input fails
     here, before anything trains."""
+    missing = [c.CLAIM.id for c in claims if ctx.scale not in scales_of(c)]
+    if missing:
+        have = [c.CLAIM.id for c in claims if ctx.scale in scales_of(c)]
+        raise ConfigError(f"scale {ctx.scale}: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no "
+                          f"{ctx.scale} setting" + (f"; of those named, {', '.join(have)} do" if have else "")
+                          + " (`skiplab list claims` shows each claim's scales)")
     plans = {c.CLAIM.id: list(c.runs(ctx)) for c in claims}
     for jobs in plans.values():
         for job in jobs:

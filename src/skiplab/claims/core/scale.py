@@ -10,6 +10,7 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from skiplab import config as C
+from skiplab.errors import ConfigError
 
 S = TypeVar("S")
 T = TypeVar("T", bound=type)
@@ -32,13 +33,26 @@ def own_overrides(overrides: tuple[str, ...], cls: type) -> tuple[str, ...]:
     return tuple(a for a in overrides if key(a) in mine or key(a) not in others)
 
 
-def resolve_scale(ctx: Any, quick: S, full: S, *, data_key: str | None = None, steps_key: str | None = None) -> S:
-    """The claim's scale for `ctx`: QUICK or FULL, the --data override into field `data_key`, a smoke run's step
-    cap (ctx.max_steps) on field `steps_key`, then the claim's own --set assignments."""
-    d = C.to_dict(quick if ctx.scale == "quick" else full)
+def resolve_scale(ctx: Any, quick: S, full: S, *, cifar: S | None = None, data_key: str | None = None,
+                  steps_key: str | None = None) -> S:
+    """The claim's scale for `ctx`: QUICK, CIFAR (only where the claim has one) or FULL, the --data override into
+    field `data_key`, a smoke run's step cap (ctx.max_steps) on field `steps_key`, then the claim's own --set
+    assignments."""
+    if ctx.scale == "cifar" and cifar is None:
+        raise ConfigError(f"scale cifar: {type(quick).__name__} has no cifar setting (see SCALES in the claims)")
+    d = C.to_dict({"quick": quick, "cifar": cifar, "full": full}[ctx.scale])
     if data_key and ctx.data:
         d[data_key] = ctx.data
     if steps_key and ctx.max_steps is not None:
         d[steps_key] = min(d[steps_key], ctx.max_steps)
     cls = type(quick)
     return C.from_dict(cls, C.apply_overrides(d, own_overrides(ctx.overrides, cls)), "scale")
+
+
+DEFAULT_SCALES = ("quick", "full")
+
+
+def scales_of(claim: Any) -> tuple[str, ...]:
+    """The scales a claim module runs at: its SCALES, else quick and full. The cifar scale is the depth ladder's
+    (claims/depth/ladder.py): the claims that read only the ladder's runs declare it."""
+    return tuple(getattr(claim, "SCALES", DEFAULT_SCALES))

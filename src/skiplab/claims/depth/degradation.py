@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.depth.ladder import ladder_runs, scale_config, spec
+from skiplab.claims.depth.ladder import LADDER_SCALES, ladder_runs, scale_config, spec
 from skiplab.claims.core.engine import Done
 from skiplab.claims.core.stats import Effect, band, chosen, effect, fmt_pct, summary
+
+SCALES = LADDER_SCALES  # reads only the depth ladder's runs: --scale cifar runs it
 
 MARGIN = 0.01  # a depth effect counts when it moves full-pass train error by more than 1 percentage point
 TARGET = 0.01  # the budget is long enough only if the deepest residual net gets below 1% train error, every seed

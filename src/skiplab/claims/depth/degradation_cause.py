@@ -9,9 +9,11 @@ from typing import Any
 from skiplab.claims.depth import degradation
 from skiplab.claims.depth.signals import log_first_over_last
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.depth.ladder import ladder_runs, scale_config, spec
+from skiplab.claims.depth.ladder import LADDER_SCALES, ladder_runs, scale_config, spec
 from skiplab.claims.core.engine import Done
 from skiplab.claims.core.stats import band, effect, summary
+
+SCALES = LADDER_SCALES  # reads only the depth ladder's runs: --scale cifar runs it
 
 FACTOR = 2.0  # "clearly smaller": the deep plain net's relative early-layer signal is at least 2x smaller
 

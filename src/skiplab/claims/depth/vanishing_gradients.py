@@ -8,9 +8,11 @@ from typing import Any
 
 from skiplab.claims.depth.signals import at_epoch, layer_signals, log_first_over_last
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.depth.ladder import ladder_runs, scale_config, spec
+from skiplab.claims.depth.ladder import LADDER_SCALES, ladder_runs, scale_config, spec
 from skiplab.claims.core.engine import Done
 from skiplab.claims.core.stats import chosen, effect, fmt, slope, summary
+
+SCALES = LADDER_SCALES  # reads only the depth ladder's runs: --scale cifar runs it
 
 MIN_SLOPE = 0.02  # per weighted layer: over 48 layers (depth 8 -> 56) at least e^0.96 ~ 2.6x change in the ratio
 RATIO = 2.0  # the residual slope must be at most half the plain one

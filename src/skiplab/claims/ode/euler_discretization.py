@@ -27,9 +27,11 @@ from torch import nn
 from skiplab import config as C
 from skiplab.claims.core.scale import resolve_scale
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict, two_part
-from skiplab.claims.depth.ladder import scale_config as ladder_scale, spec
+from skiplab.claims.depth.ladder import LADDER_SCALES, scale_config as ladder_scale, spec
 from skiplab.claims.core.engine import Done
 from skiplab.claims.core.stats import chosen, effect, fmt, slope, summary
+
+SCALES = LADDER_SCALES  # reads only the depth ladder's runs: --scale cifar runs it
 
 ORDER_TOL = 0.25  # a fitted slope within 0.25 of the rule's order verifies it
 SMOOTH = 0.5  # "smooth": S at the deepest depth at most half of the shuffled-order S ...
@@ -79,7 +81,8 @@ FULL = DiscretizationScale(steps=(4, 8, 16, 32, 64, 128), width=64, batch=128)
 
 
 def scale_config(ctx: Context) -> DiscretizationScale:
-    return resolve_scale(ctx, QUICK, FULL)
+    # cifar: the verification half is synthetic (Gaussian inputs, random vector fields), so the quick setting
+    return resolve_scale(ctx, QUICK, FULL, cifar=QUICK)
 
 
 def _depths(ctx: Context) -> list[int]:

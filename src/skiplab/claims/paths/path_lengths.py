@@ -20,10 +20,12 @@ from skiplab.train.loop import resolve_device
 from skiplab.probes.paths import binomial_check, binomial_range, count_paths, effective_range, enumerate_paths, graph_distances
 from skiplab.probes.paths import gradient_by_length
 from skiplab.claims.core.contract import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Claim, Context, Verdict
-from skiplab.claims.depth.ladder import scale_config, spec
+from skiplab.claims.depth.ladder import LADDER_SCALES, scale_config, spec
 from skiplab.claims.core.engine import Done
 from skiplab.claims.core.datasets import calibration_batch, heldout_batch
 from skiplab.claims.core.stats import band, chosen, effect, fmt, summary
+
+SCALES = LADDER_SCALES  # reads only the depth ladder's runs: --scale cifar runs it
 
 # Fixed before any result was seen.
 MASS = 0.9  # the effective paths: lengths carrying the central 90% of the total gradient magnitude

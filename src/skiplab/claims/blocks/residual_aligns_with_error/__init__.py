@@ -5,8 +5,12 @@ same weights, against a null distribution of many shuffled pairings; plus, on an
 cos(F_l(x_l), y - x_l). rule.py holds the claim, its thresholds and verdict; null.py the derangement null;
 measurement.py the probes and runs; presentation.py the table and figures."""
 
+from skiplab.claims.depth.ladder import LADDER_SCALES
+
 from .measurement import budget, measure, runs
 from .presentation import present
 from .rule import CLAIM, verdict
 
-__all__ = ["CLAIM", "budget", "measure", "present", "runs", "verdict"]
+SCALES = LADDER_SCALES  # reads only the depth ladder's runs: --scale cifar runs it
+
+__all__ = ["CLAIM", "SCALES", "budget", "measure", "present", "runs", "verdict"]

@@ -15,9 +15,13 @@ its smoothness is the registered statistic J (rule.py).
 rule.py holds the claim, its thresholds, statistics and verdict; measurement.py the nets, the deletion sets and the
 measurement; presentation.py the table and figures."""
 
+from skiplab.claims.depth.ladder import LADDER_SCALES
+
 from .measurement import budget, draw_sets, eligible, measure, runs, set_errors
 from .presentation import present
 from .rule import CLAIM, CLIFF, DRAWS, K_MAX, RISE, full_curve, jump_fraction, k_curve, roles, single_increase, verdict
 
-__all__ = ["CLAIM", "CLIFF", "DRAWS", "K_MAX", "RISE", "budget", "draw_sets", "eligible", "full_curve", "jump_fraction",
-           "k_curve", "measure", "present", "roles", "runs", "set_errors", "single_increase", "verdict"]
+SCALES = LADDER_SCALES  # reads only the depth ladder's runs: --scale cifar runs it
+
+__all__ = ["CLAIM", "SCALES", "CLIFF", "DRAWS", "K_MAX", "RISE", "budget", "draw_sets", "eligible", "full_curve",
+           "jump_fraction", "k_curve", "measure", "present", "roles", "runs", "set_errors", "single_increase", "verdict"]
