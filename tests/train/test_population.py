@@ -12,6 +12,10 @@ float rounding, not bit for bit:
     <= 2.4e-7 over 8 seeds. Float32 is not used for the strict checks because a ReLU whose input lies within
     rounding of 0 can switch between the two orders of summation, which changes that step's gradient by a
     discrete amount (seen: 1e-4 after two steps on one seed of eight); float64 makes such a tie vanishingly rare.
+  - callbacks' records (gradient signal, alignment, weight snapshots): bit for bit under "loop"; under vmap
+    compared in float64, to 1e-9 relative (the probe values of weights within TOL64), since float32 vmap runs on
+    digits drift apart by rounding fast (measured: 3e-5 in a stem weight after one step, 5e-3 after 12, where
+    float64 stays at 2e-16), which would hide a probe run on stale weights behind a loose tolerance.
 """
 
 import dataclasses
@@ -27,7 +31,8 @@ from skiplab.models import create_model
 from skiplab.pruning.masks import apply_masks, effective_weight
 from skiplab.train import Callback, TrainConfig, TrainStep, fit, model_signature, read_result
 from skiplab.train.checkpoint import CKPT, load_checkpoint, load_model_weights, read_weights
-from skiplab.train.experiment import DataConfig, ModelConfig, RunConfig, RunHooks, locate_run, run_training
+from skiplab.train.experiment import (DataConfig, ModelConfig, RunConfig, RunHooks, build_model, locate_run,
+                                      run_training)
 from skiplab.train.population import PopulationStep, fit_population, run_population
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -243,8 +248,14 @@ def test_runs_that_differ_in_more_than_the_seed_are_refused(tmp_path, data):
     assert not (tmp_path / "a").exists()
     with pytest.raises(ConfigError, match="share a folder"):
         run_population([base, base], [tmp_path / "a", tmp_path / "a"], data)
-    with pytest.raises(ConfigError, match="callbacks"):
+    with pytest.raises(ConfigError, match="one list of callbacks per model"):
         fit_population([net(data, 0)], data, recipe(), [0], [None], callbacks=[Poison(1)])
+    with pytest.raises(ConfigError, match="2 models need 2 lists of callbacks"):
+        fit_population([net(data, 0), net(data, 1)], data, recipe(), [0, 1], [None, None], callbacks=[[Poison(1)]])
+    shared = Poison(1)
+    with pytest.raises(ConfigError, match="two models"):
+        fit_population([net(data, 0), net(data, 1)], data, recipe(), [0, 1], [None, None],
+                       callbacks=[[shared], [shared]])
     with pytest.raises(ConfigError, match="different architectures"):
         fit_population([net(data, 0), create_model("resnet20", depth=14, **data.model_kwargs())], data, recipe(),
                        [0, 1], [None, None])
@@ -300,3 +311,283 @@ def test_run_population_resumes_folders_at_different_epochs_in_groups(tmp_path, 
         alone = run_training(c, locate_run(c, data, tmp_path / "alone"), data, verbose=False)
         assert o.result["final"]["train_loss"] == alone.result["final"]["train_loss"]
         assert o.result["final"]["test_loss"] == alone.result["final"]["test_loss"]
+
+
+# ---- callbacks: each model its own, called where fit() calls them, on its own model --------------------------------
+
+from skiplab.claims.core.runspec import ALIGNMENT, GRADIENTS, SNAPSHOTS, PersistedRecorder, Probes, RunSpec  # noqa: E402
+from skiplab.claims.core.runspec import Snapshots  # noqa: E402
+from skiplab.probes import GradientSignalCallback  # noqa: E402
+from skiplab.train.callbacks import WeightSnapshots  # noqa: E402
+from skiplab.train.population import LoopStep, rng_state  # noqa: E402
+from skiplab.train.population.hooks import has_step_hook  # noqa: E402
+
+
+def ladder_specs(family, **snapshots):
+    """The depth ladder's spec (claims/depth/ladder.py spec()) at a tiny scale: digits, 2 epochs of 6 steps, the
+    gradient probe every epoch, and for the pre-activation net the alignment probe."""
+    model = ModelConfig("resnet8") if family == "resnet" else ModelConfig("preresnet20", {"depth": 8})
+    train = TrainConfig(epochs=2, batch_size=256, lr=0.1, weight_decay=5e-4, max_eval_examples=100, device="cpu")
+    return [RunSpec(RunConfig(model=model, data=DataConfig("digits"), train=train, seed=s),
+                    probes=Probes(examples=64, every=1, alignment=family == "preresnet", held_out=64), **snapshots)
+            for s in SEEDS]
+
+
+def records(folder, name):
+    return json.loads((folder / name).read_text())
+
+
+def close(a, b, rel):
+    """Nested JSON values equal, numbers to `rel` relative (abs 1e-12 for the zeros)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k], rel) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(close(x, y, rel) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=rel, abs=1e-12)
+    return a == b
+
+
+def ckpt_tensors(folder):
+    return read_weights(folder / CKPT)
+
+
+@pytest.mark.parametrize("family", ["resnet", "preresnet"])
+def test_the_ladders_recorders_record_in_a_population_what_they_record_alone(tmp_path, family):
+    """The ladder's RunSpecs through run_population (the CPU's loop) and through RunSpec.train (run_training alone):
+    the same folders, records, checkpoints (its RNG included) and results, bit for bit."""
+    specs = ladder_specs(family)
+    data = specs[0].dataset()
+    alone = [s.train(tmp_path / "alone") for s in specs]
+    outcomes = run_population([s.run for s in specs], [s.folder(tmp_path / "pop") for s in specs], data,
+                              verbose=False, hooks=RunHooks(callbacks=lambda d: specs[0].callbacks(data, d)),
+                              extras=[s.extra for s in specs])
+    names = [GRADIENTS] + ([ALIGNMENT] if family == "preresnet" else [])
+    for a, o in zip(alone, outcomes):
+        assert o.result["status"] == a.result["status"] == "finished"
+        assert o.result["final"]["test_loss"] == a.result["final"]["test_loss"]
+        assert (o.run_dir / "config.json").read_text() == (a.folder / "config.json").read_text()
+        for name in names:
+            ra, rb = records(a.folder, name), records(o.run_dir, name)
+            assert [r["epoch"] for r in rb] == [0, 1, 2] and ra == rb  # JSON floats are the doubles themselves
+        ta, tb = ckpt_tensors(a.folder), ckpt_tensors(o.run_dir)
+        assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+
+
+@pytest.mark.parametrize("family", ["resnet", "preresnet"])
+def test_under_vmap_the_ladders_recorders_record_what_they_record_alone(tmp_path, family, monkeypatch):
+    """vmap, in float64 (the exactness check, as above: float32 runs drift apart by rounding, see the module doc):
+    the ladder's recorders (RunSpec.callbacks) on a population equal those of separate fit() runs to 1e-9
+    relative, and a probe recorded once an epoch costs no sync per step."""
+    specs = ladder_specs(family)
+    data, cfg = specs[0].dataset(), specs[0].run.train
+
+    def model(s):
+        return build_model(s.run, data).double()
+    for s in specs:
+        fit(model(s), data, cfg, seed=s.run.seed, run_dir=tmp_path / f"sep-{s.run.seed}", verbose=False,
+            callbacks=s.callbacks(data, tmp_path / f"sep-{s.run.seed}"))
+    synced = []
+    unstack = PopulationStep.unstack
+    monkeypatch.setattr(PopulationStep, "unstack", lambda self, j, t: (synced.append(j), unstack(self, j, t)))
+    dirs = [tmp_path / f"pop-{s.run.seed}" for s in specs]
+    fit_population([model(s) for s in specs], data, cfg, SEEDS, dirs, verbose=False, strategy="vmap",
+                   callbacks=[s.callbacks(data, d) for s, d in zip(specs, dirs)])
+    assert len(synced) == 3 * (2 + 1)  # each model: at the ends of its 2 epochs, and at the end; never per step
+    for s, d in zip(SEEDS, dirs):
+        for name in [GRADIENTS] + ([ALIGNMENT] if family == "preresnet" else []):
+            ra, rb = records(tmp_path / f"sep-{s}", name), records(d, name)
+            assert [r["epoch"] for r in rb] == [0, 1, 2]
+            assert ra[0] == rb[0]  # at init: the same weights, the same probe
+            assert close(ra, rb, rel=1e-9)
+        ta, tb = ckpt_tensors(tmp_path / f"sep-{s}"), ckpt_tensors(d)
+        assert max((ta[k].double() - tb[k].double()).abs().max().item() for k in ta if k != "rng.cpu") <= TOL64
+
+
+def test_the_vmap_tolerance_of_the_probe_records_is_earned(tmp_path):
+    """1e-9 is loose next to what it separates: a few steps fewer, or another seed, move the records by far more
+    (so a probe run on the wrong model, or on stale weights, fails it)."""
+    specs = ladder_specs("resnet")
+    data, cfg = specs[0].dataset(), specs[0].run.train
+    for s, c in ((specs[0], cfg), (specs[1], cfg), (specs[0], dataclasses.replace(cfg, max_steps=9))):
+        d = tmp_path / f"{s.run.seed}-{c.max_steps}"
+        fit(build_model(s.run, data).double(), data, c, seed=s.run.seed, run_dir=d, verbose=False,
+            callbacks=s.callbacks(data, d))
+    ref = records(tmp_path / "0-None", GRADIENTS)
+    assert not close(ref[1], records(tmp_path / "1-None", GRADIENTS)[1], rel=1e-3)
+    assert not close(ref[1:], records(tmp_path / "0-9", GRADIENTS)[1:], rel=1e-3)  # epoch 2 three steps short
+
+
+def test_has_step_hook_sees_through_the_persisted_recorder():
+    x, y = torch.zeros(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)
+    assert not has_step_hook(PersistedRecorder(GradientSignalCallback(x, y), Path("g.json")))
+    assert not has_step_hook(Callback())
+    assert has_step_hook(WeightSnapshots(x, y, 2, Path("s")))
+    assert has_step_hook(PersistedRecorder(Poison(1), Path("p.json")))  # a recorder that does act per step
+    assert has_step_hook(Poison(1))
+
+
+@pytest.mark.parametrize("log_every", [0, 3])
+@pytest.mark.parametrize("strategy", ["loop", "vmap"])
+def test_a_callback_that_poisons_one_model_affects_only_that_model(tmp_path, data, strategy, log_every):
+    cfg, victim, at = recipe(log_every=log_every), 1, 5
+    per_seed = {s: [Poison(at)] if s == victim else [] for s in SEEDS}
+    ref, ref_h = separate(data, cfg, SEEDS, tmp_path, callbacks=lambda s: per_seed[s])
+    per_seed = {s: [Poison(at)] if s == victim else [] for s in SEEDS}
+    pop, pop_h = together(data, cfg, SEEDS, tmp_path, strategy=strategy, callbacks=[per_seed[s] for s in SEEDS])
+    bad = SEEDS.index(victim)
+    assert pop_h[bad].status == ref_h[bad].status == "diverged"
+    assert pop_h[bad].diverged_step == ref_h[bad].diverged_step == at
+    ra, rb = rows(tmp_path / f"sep-{victim}"), rows(tmp_path / f"pop-{victim}")
+    assert len(rb) == len(ra) == 1 and rb[0]["train_loss"] == pytest.approx(ra[0]["train_loss"], abs=1e-6)
+    assert read_result(tmp_path / f"pop-{victim}")["diverged_step"] == at
+    for i, s in enumerate(SEEDS):
+        if s != victim:
+            assert pop_h[i].status == "finished"
+            assert gap(ref[i], pop[i]) <= (0.0 if strategy == "loop" else TOL64)
+
+
+class StopAt(Callback):
+    """Sets state.stop after step `step` (mid-epoch), or at the end of epoch `epoch`."""
+
+    def __init__(self, step=None, epoch=None):
+        self.step, self.epoch = step, epoch
+
+    def on_step_end(self, state):
+        if state.step == self.step:
+            state.stop = True
+
+    def on_epoch_end(self, state, metrics):
+        if metrics["epoch"] == self.epoch:
+            state.stop = True
+
+
+@pytest.mark.parametrize("strategy", ["loop", "vmap"])
+@pytest.mark.parametrize("how", [{"step": 6}, {"epoch": 1}], ids=["mid-epoch", "epoch-end"])
+def test_state_stop_on_one_model_stops_only_that_model(tmp_path, data, strategy, how):
+    cfg = recipe(epochs=3)
+    ref, ref_h = separate(data, cfg, SEEDS, tmp_path, callbacks=lambda s: [StopAt(**how)] if s == 2 else [])
+    pop, pop_h = together(data, cfg, SEEDS, tmp_path, strategy=strategy,
+                          callbacks=[[StopAt(**how)] if s == 2 else [] for s in SEEDS])
+    tol = 0.0 if strategy == "loop" else TOL64
+    assert [h.status for h in pop_h] == [h.status for h in ref_h] == ["finished", "finished", "stopped"]
+    for i, s in enumerate(SEEDS):
+        assert gap(ref[i], pop[i]) <= tol
+        ra, rb = rows(tmp_path / f"sep-{s}"), rows(tmp_path / f"pop-{s}")
+        assert [(r["epoch"], r["step"], "test_err" in r) for r in rb] == [(r["epoch"], r["step"], "test_err" in r)
+                                                                           for r in ra]
+        assert [r["train_loss"] for r in rb] == pytest.approx([r["train_loss"] for r in ra], abs=1e-6)
+        assert read_result(tmp_path / f"pop-{s}")["status"] == pop_h[i].status
+    assert pop_h[2].final["step"] == (6 if "step" in how else 4)
+
+
+def snapshots(data, folder, seeds, every=2):
+    x, y = data.test_x[:16], data.test_y[:16]
+    return [[WeightSnapshots(x, y, every, folder / f"snap-{s}")] for s in seeds]
+
+
+@pytest.mark.parametrize("strategy", ["loop", "vmap"])
+def test_weight_snapshots_every_2_steps_equal_separate_runs(tmp_path, data, strategy):
+    cfg = recipe()
+    sep = snapshots(data, tmp_path / "sep", SEEDS)
+    separate(data, cfg, SEEDS, callbacks=lambda s: sep[SEEDS.index(s)])
+    together(data, cfg, SEEDS, strategy=strategy, callbacks=snapshots(data, tmp_path / "pop", SEEDS))
+    for s in SEEDS:
+        a, b = tmp_path / "sep" / f"snap-{s}", tmp_path / "pop" / f"snap-{s}"
+        ia, ib = json.loads((a / "index.json").read_text()), json.loads((b / "index.json").read_text())
+        assert ib["steps"] == ia["steps"] == [0, 2, 4, 6, 8]
+        assert ib["acc"] == ia["acc"]  # 16 examples: a weight change of 1e-10 flips none
+        assert sorted(p.name for p in b.iterdir()) == sorted(p.name for p in a.iterdir())
+        for step in ia["steps"]:
+            ta, tb = read_weights(a / WeightSnapshots.file(step)), read_weights(b / WeightSnapshots.file(step))
+            assert ta.keys() == tb.keys()
+            assert max((ta[k].double() - tb[k].double()).abs().max().item() for k in ta) <= (
+                0.0 if strategy == "loop" else TOL64)
+
+
+def gradient_recorders(folder, seeds, x, y):
+    return [[PersistedRecorder(GradientSignalCallback(x, y, every=1), folder / f"pop-{s}" / GRADIENTS)]
+            for s in seeds]
+
+
+@pytest.mark.parametrize("strategy", ["loop", "vmap"])
+def test_resumed_with_recorders_equals_an_uninterrupted_population(tmp_path, data, strategy, monkeypatch):
+    cfg = recipe(epochs=3)
+    x, y = data.train_x[:32], data.train_y[:32]
+    straight, hs = together(data, cfg, SEEDS, tmp_path / "a", strategy=strategy,
+                            callbacks=gradient_recorders(tmp_path / "a", SEEDS, x, y))
+    cls = PopulationStep if strategy == "vmap" else LoopStep
+    step = cls.__call__
+
+    def crash_in_epoch_2(self, xs, ys, at):
+        if at == 4:  # the first step of the second epoch: epoch 1's checkpoint and records are on disk
+            raise Crash
+        step(self, xs, ys, at)
+    monkeypatch.setattr(cls, "__call__", crash_in_epoch_2)
+    with pytest.raises(Crash):
+        together(data, cfg, SEEDS, tmp_path / "b", strategy=strategy,
+                 callbacks=gradient_recorders(tmp_path / "b", SEEDS, x, y))
+    monkeypatch.undo()
+    assert all([r["epoch"] for r in records(tmp_path / "b" / f"pop-{s}", GRADIENTS)] == [0, 1] for s in SEEDS)
+    resumed, hr = together(data, cfg, SEEDS, tmp_path / "b", strategy=strategy, resume=True,
+                           callbacks=gradient_recorders(tmp_path / "b", SEEDS, x, y))
+    for s, a, b in zip(SEEDS, straight, resumed):
+        assert gap(a, b) == 0.0
+        ra, rb = records(tmp_path / "a" / f"pop-{s}", GRADIENTS), records(tmp_path / "b" / f"pop-{s}", GRADIENTS)
+        assert [r["epoch"] for r in rb] == [0, 1, 2, 3] and ra == rb
+
+
+class Draws(Callback):
+    """A callback that draws from the global RNG (as a probe on random examples would) and records what it drew."""
+
+    def __init__(self):
+        self.drawn = []
+
+    def on_fit_start(self, state):
+        self.drawn.append(torch.rand(2).tolist())
+
+    def on_epoch_end(self, state, metrics):
+        self.drawn.append(torch.randint(0, 1000, (3,)).tolist())
+
+
+@pytest.mark.parametrize("strategy", ["loop", "vmap"])
+def test_each_model_draws_its_own_runs_random_numbers(tmp_path, data, strategy):
+    """A separate run's callbacks draw from the global RNG where building its model left it; with the starts
+    run_population passes (`rng_states`), a population's model i draws exactly those, and its checkpoints save
+    that run's RNG."""
+    cfg = recipe()
+    ref = {s: [Draws()] for s in SEEDS}
+    for s in SEEDS:  # each run as run_training makes it: build (seeded), then fit
+        fit(net(data, s), data, cfg, seed=s, run_dir=tmp_path / f"sep-{s}", callbacks=ref[s], verbose=False)
+    models, starts = [], []
+    for s in SEEDS:
+        models.append(net(data, s))
+        starts.append(rng_state(torch.device("cpu")))
+    pop = [[Draws()] for _ in SEEDS]
+    fit_population(models, data, cfg, SEEDS, [tmp_path / f"pop-{s}" for s in SEEDS], verbose=False,
+                   strategy=strategy, callbacks=pop, rng_states=starts)
+    assert [ref[s][0].drawn for s in SEEDS] == [c[0].drawn for c in pop]
+    assert len({str(c[0].drawn) for c in pop}) == 3  # the seeds drew different numbers
+    for s in SEEDS:
+        assert torch.equal(ckpt_tensors(tmp_path / f"sep-{s}")["rng.cpu"],
+                           ckpt_tensors(tmp_path / f"pop-{s}")["rng.cpu"])
+    # without the starts every model draws from the global state at the call: the same numbers for all
+    same = [[Draws()] for _ in SEEDS]
+    together(data, cfg, SEEDS, strategy=strategy, callbacks=same)
+    assert len({str(c[0].drawn) for c in same}) == 1
+
+
+def test_snapshot_specs_train_as_a_population_like_alone(tmp_path):
+    """RunSpec with Snapshots (a per-step recorder) through run_population on the CPU: same snapshot files."""
+    specs = [dataclasses.replace(s, probes=None) for s in ladder_specs("resnet", snapshots=Snapshots(4, 50))]
+    data = specs[0].dataset()
+    alone = [s.train(tmp_path / "alone") for s in specs]
+    outcomes = run_population([s.run for s in specs], [s.folder(tmp_path / "pop") for s in specs], data,
+                              verbose=False, hooks=RunHooks(callbacks=lambda d: specs[0].callbacks(data, d)),
+                              extras=[s.extra for s in specs])
+    for a, o in zip(alone, outcomes):
+        sa, sb = a.folder / SNAPSHOTS, o.run_dir / SNAPSHOTS
+        assert (sa / "index.json").read_text() == (sb / "index.json").read_text()
+        for f in sa.glob("*.safetensors"):
+            ta, tb = read_weights(f), read_weights(sb / f.name)
+            assert all(torch.equal(ta[k], tb[k]) for k in ta)

@@ -140,8 +140,8 @@ def execute(jobs: Sequence[Job], done: Done, say: Callable[[str], None] = print,
             verbose: bool = False, labels: dict[str, str] | None = None, populations: bool = True) -> Done:
     """Train every job not yet in `done`, wave by wave, in `workers` single-thread processes (pool.parallel; in this
     process when workers <= 1, as on a GPU or under torchrun), saying progress and an ETA through `say`. In one
-    process (not under torchrun), runs that differ only in seed and record nothing train together as one
-    population (population_job.py); with `populations=False`, or several workers, each trains alone."""
+    process (not under torchrun), runs that differ only in seed train together as one population, recorders
+    included (population_job.py); with `populations=False`, or several workers, each trains alone."""
     todo = [[j for j in w if j.key not in done.outcomes] for w in waves(jobs)]
     total, finished, t_start = sum(map(len, todo)), 0, time.perf_counter()
     labels = labels or {}

@@ -3,9 +3,15 @@ groups such RunSpecs of a wave into a `Population` job when it trains in one pro
 N models stepped together keep the device busy that one small model leaves idle. Each member still ends in its own
 ordinary run folder (the folder its RunSpec would train in, same config.json), so claims read them unchanged.
 
-Only RunSpecs that record nothing during training qualify (no probes, snapshots or NFE counts): population training
-takes no callbacks. With several worker processes on the CPU each run keeps its own process instead: there N
-processes use the cores better than one population (the CPU's population strategy is a loop of the models)."""
+RunSpecs that record probes (gradient signal, alignment) or weight snapshots qualify: each member gets its own
+recorders (RunSpec.callbacks on its own folder), which a population calls on that member's own model at the points
+fit() calls them, so the records in each folder are those of the run alone (bit for bit on the CPU, whose
+population steps its models one after another; to float rounding of the weights on a GPU's vmap). RunSpecs that
+count NFE do not: an ODE net's counts live on the modules that run the training forward pass, which under vmap is
+the population's stateless copy of the net, not the model the recorder sees (and an adaptive solver's
+data-dependent step count does not batch). With several worker processes on the CPU each run keeps its own process
+instead: there N processes use the cores better than one population (the CPU's population strategy is a loop of
+the models)."""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from .runspec import Outcome, RunSpec
 
 
 def eligible(job: Any) -> bool:
-    return (isinstance(job, RunSpec) and job.probes is None and job.snapshots is None and not job.nfe)
+    return isinstance(job, RunSpec) and not job.nfe
 
 
 @dataclass(frozen=True)
@@ -58,13 +64,15 @@ class Population:
         resumed = [(f / STATE).exists() and not (f / RESULT).exists() for f in folders]
         try:
             outcomes = run_population([m.run for m in self.members], folders, data, existing="resume",
-                                      hooks=RunHooks(), verbose=verbose,
+                                      hooks=RunHooks(callbacks=lambda d: first.callbacks(data, d)),
+                                      verbose=verbose,
                                       extras=[m.extra or None for m in self.members])
         except ConfigError as e:
             if not str(e).startswith("population:"):
                 raise
             # what only a population cannot do (a forward pass that draws random numbers, on a GPU's vmap): it
-            # stops at its first step, before any checkpoint, so each run simply trains alone
+            # stops at its first step, before any checkpoint (recorders have at most taken their records at the
+            # start, which each run alone takes again), so each run simply trains alone
             return [(m.key, m.train(out, verbose)) for m in self.members]
         return [(m.key, Outcome(o.run_dir, o.result, o.reused, r, o.seconds))
                 for m, o, r in zip(self.members, outcomes, resumed)]

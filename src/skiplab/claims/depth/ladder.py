@@ -53,9 +53,9 @@ FULL = LadderScale(data="cifar10", depths=(20, 56, 110), jacobian_depth=56, prob
 # 0.4 = 0.1 x 512 / 128 with a one-cycle warm-up, wd 5e-4, bf16, 8 epochs), sized for the nine claims that read the
 # ladder to finish within ~8 minutes of one H100. The size is an estimate from the recorded H200 throughput
 # (benchmarks/results/h200-2026-11-27: compiled bf16 resnet20 ~200k img/s, resnet56 ~72k at large batch): with the 6
-# seeds of each configuration stepped together, ~50 s an epoch for the 42 runs, ~8 epochs. The ladder's runs record
-# the gradient probe, which population training does not take yet, so today they train one by one (eager bf16:
-# ~3 epochs in 8 minutes by the same numbers): not yet measured on a GPU; benchmarks/gpu_cifar.sh measures it.
+# seeds of each configuration stepped together (population training, recorders included), ~50 s an epoch for the
+# 42 runs, ~8 epochs; one by one (eager bf16) the same numbers give ~3 epochs in 8 minutes. Not yet measured on a
+# GPU: benchmarks/gpu_cifar.sh measures it.
 CIFAR = LadderScale(data="cifar10", depths=(20, 56, 110), jacobian_depth=56, probe_examples=512,
                     train=TrainConfig(epochs=8, batch_size=512, lr=0.4, nesterov=True, weight_decay=5e-4,
                                       schedule="onecycle", precision="bf16", eval_train=True))
