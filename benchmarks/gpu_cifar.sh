@@ -31,17 +31,7 @@ if [ "$DRY_RUN" = 1 ]; then
          --set probe_examples=16); T_CIFAR=900
   POP=(--device cpu --steps 1 --repeats 1 --warmup 1 --n 2)
   T_POP=300
-  rm -rf "$DATA_DIR"; "$PY" - "$DATA_DIR" <<'PYEOF'
-import sys, numpy as np
-from pathlib import Path
-from PIL import Image
-rng = np.random.default_rng(0)
-for split, n in (("train", 24), ("test", 8)):
-    for c in ("cat", "dog"):
-        d = Path(sys.argv[1]) / split / c; d.mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(d / f"{i}.jpg")
-PYEOF
+  rm -rf "$DATA_DIR"; "$PY" benchmarks/fake_image_folder.py "$DATA_DIR" || exit 1
 else
   "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: this script is for a GPU machine (DRY_RUN=1 for a CPU logic check)')" || exit 1
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>&1
