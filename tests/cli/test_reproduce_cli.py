@@ -43,7 +43,7 @@ def test_reproduce_bad_input(tmp_path):
     for args, message in ((["degradaton"], "did you mean 'degradation'"),
                           (["--set", "depths=[8,20]"], "at least 3 depths"),
                           (["--set", "train.lrr=1"], "did you mean 'lr'"),
-                          (["--scale", "huge"], "quick, full"),
+                          (["--scale", "huge"], "quick, cifar, full"),
                           (["--data", "nodata"], "unknown dataset"),
                           # a claim whose runs are FunctionRuns on a dataset: refused before anything trains
                           (["exploding-residuals", "--data", "nodata"], "unknown dataset")):
