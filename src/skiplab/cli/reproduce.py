@@ -11,8 +11,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..errors import ConfigError
 from ..report.stats_text import replicated
 from .common import err_console, out_console, user_errors
+from .executors import (ADDRESS_HELP, CPUS_HELP, EXECUTOR_HELP, GPUS_HELP, RETRIES_HELP, make_executor)
 
 COLOURS = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
 
@@ -46,13 +48,19 @@ def reproduce(
                                                     "configuration) and on a GPU (from a recorded H200 benchmark)"),
     no_timing: bool = typer.Option(False, "--no-timing", help="with --plan: count runs only, time nothing (also "
                                                               "SKIPLAB_PLAN_TIMING=0)"),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
+    cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help=CPUS_HELP),
+    gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help=GPUS_HELP),
+    retries: int = typer.Option(3, "--retries", help=RETRIES_HELP),
 ) -> None:
     """Check claims of the residual-network story: train (or reuse) the runs they need, judge each by its
     pre-registered rule, and write report.html, report.md and results.json.
 
     Finished runs are found by their config hash and reused; an interrupted reproduce resumes its runs.
     On several GPUs: `torchrun --nproc-per-node N -m skiplab reproduce ...` trains each run with DDP.
-    `--plan` shows what a call would train and how long it would take, before anything trains.
+    On many machines: `--executor ray --address HOST:6379` trains each run as a Ray task (OUT and the data on a
+    path every node shares). `--plan` shows what a call would train and how long it would take.
     """
     from ..claims import CLAIMS, Context, get_claim
     from ..claims.core.reproduce import reproduce as run_claims
@@ -77,13 +85,17 @@ def reproduce(
         return
     command = command_line(claims or [], scale=scale, seeds=seeds, data=data, data_dir=data_dir, out=out,
                            set_=set_ or [], steps=steps, workers=workers)
-    with D.from_torchrun():  # under torchrun every run is one DDP run over all ranks, one run after another
+    runner = make_executor(executor, address, cpus_per_run, gpus_per_run, retries, workers)
+    with D.from_torchrun(), runner:  # under torchrun every run is one DDP run over all ranks, one run after another
         main, ranks = D.is_main(), D.world_size()
         say = (lambda s: err_console.print(s, markup=False)) if main else (lambda s: None)
         ctx = Context(scale=scale, seeds=seeds, data=data, data_root=str(data_dir) if data_dir else None,
                       overrides=tuple(set_ or ()), max_steps=steps, say=say,
                       **({"workers": 1} if verbose or ranks > 1 else {} if workers is None else {"workers": workers}))
-        outcome = run_claims(modules, ctx, out, command, verbose=verbose and main)
+        if ranks > 1 and runner.executor is not None:
+            raise ConfigError("--executor ray under torchrun: choose one (torchrun trains each run over this "
+                              "machine's GPUs, Ray spreads runs over machines)")
+        outcome = run_claims(modules, ctx, out, command, verbose=verbose and main, executor=runner.start())
     if not main:
         return
     ran = {m.CLAIM.id for m in modules}

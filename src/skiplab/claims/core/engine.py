@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from skiplab.data import Dataset
+from skiplab.errors import SkiplabError
 from skiplab.models import Net
-from skiplab.train.distributed import is_distributed
 
+from .executor import Executor, LocalExecutor, Waiting
 from .function_run import FunctionRun
-from .pool import parallel
 from .population_job import Population, group
 from .runspec import ALIGNMENT, GRADIENTS, NFE, SNAPSHOTS, Outcome, RunSpec
 
 __all__ = ["ALIGNMENT", "GRADIENTS", "NFE", "SNAPSHOTS", "Done", "FunctionRun", "Job", "Outcome", "RunSpec",
-           "execute", "waves"]
+           "RunsFailed", "execute", "waves"]
 
 
 class Job(Protocol):
@@ -48,12 +48,22 @@ class Job(Protocol):
     def train(self, out: Path, verbose: bool = False) -> Outcome: ...  # find, resume or train; in a worker
 
 
+class RunsFailed(SkiplabError):
+    """Runs that failed for their own reasons (on an executor that goes on past them): {key: "label: why"}."""
+
+    def __init__(self, failed: dict[str, str]) -> None:
+        self.failed = failed
+        super().__init__(f"{len(failed)} run(s) failed and were not retried (every other run is finished and "
+                         f"kept): " + "; ".join(failed.values()))
+
+
 class Done:
     """The finished jobs under `out` (filled by `execute`), and what claims read from them."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, executor: Executor | None = None) -> None:
         self.out = Path(out)
         self.outcomes: dict[str, Outcome] = {}
+        self.executor = executor  # what trains the jobs a claim adds while it measures; None: local processes
 
     def dir(self, job: Job) -> Path:
         try:
@@ -105,14 +115,6 @@ class Done:
         return model.eval()
 
 
-def _train(args: tuple[Any, Path, bool]) -> list[tuple[str, Outcome]]:
-    """(key, outcome) of the job, or of each member of a Population (population_job.py)."""
-    job, out, verbose = args
-    if isinstance(job, Population):
-        return job.train_all(out, verbose)
-    return [(job.key, job.train(out, verbose))]
-
-
 def waves(jobs: Sequence[Job]) -> list[list[Job]]:
     """The distinct jobs (by key, first listing wins) in dependency order: wave i holds the jobs whose `after` jobs
     are all in earlier waves; within a wave the heaviest come first. A dependency that is not listed is added."""
@@ -138,20 +140,41 @@ def waves(jobs: Sequence[Job]) -> list[list[Job]]:
 
 def execute(jobs: Sequence[Job], done: Done, say: Callable[[str], None] = print, workers: int = 1,
             verbose: bool = False, labels: dict[str, str] | None = None, populations: bool = True) -> Done:
-    """Train every job not yet in `done`, wave by wave, in `workers` single-thread processes (pool.parallel; in this
-    process when workers <= 1, as on a GPU or under torchrun), saying progress and an ETA through `say`. In one
-    process (not under torchrun), runs that differ only in seed train together as one population, recorders
-    included (population_job.py); with `populations=False`, or several workers, each trains alone."""
+    """Train every job not yet in `done`, wave by wave, through `done.executor` (a Ray cluster, ray_executor.py) or
+    else `workers` single-thread processes here (executor.LocalExecutor; this process when workers <= 1, as on a
+    GPU or under torchrun), saying progress and an ETA through `say`. Where the executor trains in one place (one
+    process here, a GPU task on Ray), runs that differ only in seed train together as one population, recorders
+    included (population_job.py); with `populations=False` each trains alone.
+
+    A unit that fails for its own reasons on Ray is said, not retried, and the rest go on; the call then raises
+    RunsFailed naming each, with every other run finished and kept. Jobs after a failed job are not started."""
+    executor = done.executor or LocalExecutor(workers)
     todo = [[j for j in w if j.key not in done.outcomes] for w in waves(jobs)]
     total, finished, t_start = sum(map(len, todo)), 0, time.perf_counter()
     labels = labels or {}
-    together = populations and workers <= 1 and not is_distributed()
+    failed: dict[str, str] = {}
     for wave in todo:
+        blocked = [j for j in wave if any(d.key in failed for d in j.after)]
+        for j in blocked:
+            failed[j.key] = f"{j.label}: not started, a run it starts from failed"
+        wave = [j for j in wave if j.key not in failed]
         by_key = {j.key: j for j in wave}
-        units = group(wave) if together else wave
-        args = [(j, done.out, verbose) for j in units]
-        for outcomes in parallel(_train, args, workers, ordered=False, one_thread=workers > 1):
-            for key, outcome in outcomes:
+        units = group(wave) if populations and executor.populations else wave
+        for event in executor.run(units, done.out, verbose):
+            elapsed = time.perf_counter() - t_start
+            queue = f"{event.running} training, {event.queued} queued"
+            if isinstance(event, Waiting):
+                eta = f"ETA {elapsed / finished * (total - finished):.0f}s" if finished else "ETA unknown"
+                say(f"[{finished}/{total}] {queue}; {elapsed:.0f}s so far, {eta}")
+                continue
+            if event.error is not None:
+                members = event.unit.members if isinstance(event.unit, Population) else (event.unit,)
+                for m in members:
+                    failed[m.key] = f"{m.label}: {event.error}"
+                finished += len(members)
+                say(f"[{finished}/{total}] {event.unit.label}: failed, not retried: {event.error}")
+                continue
+            for key, outcome in event.outcomes:
                 done.outcomes[key] = outcome
                 finished += 1
                 label = f"{by_key[key].label} {labels.get(key, '')}".strip()
@@ -160,9 +183,10 @@ def execute(jobs: Sequence[Job], done: Done, say: Callable[[str], None] = print,
                     continue
                 final = outcome.result.get("final", {})
                 err = final.get("train_full_err", final.get("train_err"))
-                elapsed = time.perf_counter() - t_start
                 say(f"[{finished}/{total}] {label}: {'resumed, ' if outcome.resumed else ''}"
                     f"{outcome.result.get('status')}" + (f", train error {err:.2%}" if err is not None else "")
-                    + f" in {outcome.seconds:.1f}s{' (together)' if len(outcomes) > 1 else ''}; "
-                    f"ETA {elapsed / finished * (total - finished):.0f}s")
+                    + f" in {outcome.seconds:.1f}s{' (together)' if len(event.outcomes) > 1 else ''}; "
+                    f"{queue}; ETA {elapsed / finished * (total - finished):.0f}s")
+    if failed:
+        raise RunsFailed(failed)
     return done

@@ -25,6 +25,7 @@ from skiplab.train.loop import resolve_device
 from .contract import ClaimModule, Context
 from .datasets import dataset
 from .engine import Done, FunctionRun, Job, RunSpec, execute
+from .executor import Executor
 from . import registry
 from .scale import scales_of
 from .stats import judge
@@ -90,9 +91,10 @@ def validate(claims: Sequence[ClaimModule], ctx: Context) -> dict[str, list[Job]
 
 
 def reproduce(claims: Sequence[ClaimModule], ctx: Context, out: Path, command: str,
-              verbose: bool = False) -> dict[str, Any]:
+              verbose: bool = False, executor: Executor | None = None) -> dict[str, Any]:
     """Train the jobs of `claims` (shared ones once), measure, judge, and write results.json and the report to
-    out/<scale>/. Progress goes to ctx.say; ctx.workers processes train side by side."""
+    out/<scale>/. Progress goes to ctx.say; ctx.workers processes train side by side, or `executor` (a Ray
+    cluster) trains them; measuring stays here either way."""
     t_all = time.perf_counter()
     out = Path(out)
     report_dir = out / ctx.scale
@@ -101,7 +103,9 @@ def reproduce(claims: Sequence[ClaimModule], ctx: Context, out: Path, command: s
     ctx.say(f"{len(claims)} claim(s), {len(ordered)} distinct training run(s) at scale {ctx.scale}, "
             f"{ctx.seeds} seed(s)")
     users = {j.key: [cid for cid, jobs in plans.items() if any(x.key == j.key for x in jobs)] for j in ordered}
-    done = execute(ordered, Done(out / "runs"), say=ctx.say, workers=ctx.workers, verbose=verbose,
+    if executor is not None:
+        ctx.say(f"training through {executor.describe()}")
+    done = execute(ordered, Done(out / "runs", executor), say=ctx.say, workers=ctx.workers, verbose=verbose,
                    labels={k: f"({', '.join(v)})" for k, v in users.items()})
     results_of = []
     rules, added = registry.load(), registry.registered_at()  # one read and one git log for every claim
