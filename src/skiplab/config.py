@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -153,12 +154,28 @@ def stable_hash(obj: Any, n: int = 10) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def parse_value(text: str) -> Any:
-    """A command-line value: YAML scalars and lists (`0.1`, `true`, `[1, 2]`, `null`), else the string itself."""
+    """A command-line value: YAML scalars and lists (`0.1`, `true`, `[1, 2]`, `null`), else the string itself.
+    Numbers parse as a user writes them: YAML 1.1 reads `1e-3` and `1e6` (no dot) as strings, so those are
+    floats here."""
     try:
-        return yaml.safe_load(text) if text.strip() else text
+        value = yaml.safe_load(text) if text.strip() else text
     except yaml.YAMLError:
         return text
+    return _numbers(value)
+
+
+def _numbers(value: Any) -> Any:
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    return value
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

@@ -12,6 +12,7 @@ from . import probe_robust  # noqa: F401,E402  (registers `probe attack` and `pr
 from .prune import prune
 from .report import report
 from .reproduce import reproduce
+from .sweep import sweep
 from .tddft import tddft
 from .train import train
 
@@ -28,6 +29,7 @@ app.add_typer(list_app, name="list")
 app.add_typer(probe_app, name="probe")
 app.command("prune")(prune)
 app.command("reproduce")(reproduce)
+app.command("sweep")(sweep)
 app.command("bench")(bench)
 app.command("tddft")(tddft)
 

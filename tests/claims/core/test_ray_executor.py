@@ -134,3 +134,15 @@ def test_bad_options_are_refused_in_one_line_before_anything_trains(cluster, tmp
     assert executor.gpus == 0 and not executor.populations  # a CPU cluster: each seed its own task
     assert "2 CPUs" in executor.describe()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_sweep_through_ray_equals_one_trained_here(cluster, tmp_path):
+    from skiplab.sweep import sweep
+    fixed = ["train.max_steps=2", "train.max_eval_examples=100", "train.batch_size=64", "train.epochs=1"]
+    kw = dict(seeds=2, base={"model": "resnet8", "data": {"name": "digits"}}, assignments=fixed, say=lambda s: None)
+    on_ray = sweep({"model.depth": [8, 14]}, runs=tmp_path / "ray", out=tmp_path / "sw-ray", executor=RayExecutor(),
+                   **kw)
+    here = sweep({"model.depth": [8, 14]}, runs=tmp_path / "here", out=tmp_path / "sw-here", workers=2, **kw)
+    assert [r["test_err"] for r in on_ray.rows] == [r["test_err"] for r in here.rows]
+    assert [s["mean"] for s in on_ray.summary] == [s["mean"] for s in here.summary]
+    assert (tmp_path / "sw-ray" / "summary.csv").exists()

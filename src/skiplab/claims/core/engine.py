@@ -186,7 +186,7 @@ def execute(jobs: Sequence[Job], done: Done, say: Callable[[str], None] = print,
                 say(f"[{finished}/{total}] {label}: {'resumed, ' if outcome.resumed else ''}"
                     f"{outcome.result.get('status')}" + (f", train error {err:.2%}" if err is not None else "")
                     + f" in {outcome.seconds:.1f}s{' (together)' if len(event.outcomes) > 1 else ''}; "
-                    f"{queue}; ETA {elapsed / finished * (total - finished):.0f}s")
+                    f"{queue}; {elapsed:.0f}s so far, ETA {elapsed / finished * (total - finished):.0f}s")
     if failed:
         raise RunsFailed(failed)
     return done

@@ -64,18 +64,21 @@ def _remote_train(args: tuple[Any, Path, bool], n_threads: int | None, board: An
         return train_unit(args)
 
 
-class _Board:
+def _board_class() -> type:
     """A Ray actor the tasks tell when they start: the driver's count of units training (a queued task has not
-    started), and the worker process of each (what a test kills)."""
+    started), and the worker process of each (what a test kills). A class made here travels to Ray by value, so
+    its actor process does not import skiplab and torch (seconds of CPU at every start, on a small machine)."""
 
-    def __init__(self) -> None:
-        self.pids: dict[str, int] = {}
+    class Board:
+        def __init__(self) -> None:
+            self.pids: dict[str, int] = {}
 
-    def started(self, key: str, pid: int) -> None:
-        self.pids[key] = pid
+        def started(self, key: str, pid: int) -> None:
+            self.pids[key] = pid
 
-    def started_pids(self) -> dict[str, int]:
-        return dict(self.pids)
+        def started_pids(self) -> dict[str, int]:
+            return dict(self.pids)
+    return Board
 
 
 class RayExecutor:
@@ -142,7 +145,7 @@ class RayExecutor:
             self.close()
             raise ConfigError(f"--gpus-per-run {self.gpus:g}: no node of the cluster has that many GPUs "
                               f"(the largest has {most_gpus:g})")
-        self._board = ray.remote(_Board).options(num_cpus=0).remote()
+        self._board = ray.remote(_board_class()).options(num_cpus=0).remote()
         return self
 
     def close(self) -> None:
