@@ -82,7 +82,7 @@ def test_cli_sweep_prints_the_table_and_refuses_bad_input_in_one_line(tmp_path):
     ok = runner.invoke(app, args)
     assert ok.exit_code == 0, ok.output
     assert "train.lr" in ok.output and "95% interval" in ok.output and str(tmp_path / "sw" / "sweep.png") in ok.output
-    for extra, message in [(["--grid", "model.depth=x"], "grid point model.depth=x"),
+    for extra, message in [(["--grid", "model.depth=x"], "model.depth=x: model resnet8.depth: expected an integer"),
                            (["--set", "train.lr=0.1"], "both a grid axis and a fixed setting"),
                            (["--metric", "accuracy"], "metric 'accuracy'"),
                            (["--address", "localhost:1"], "--address applies to --executor ray only")]:

@@ -94,7 +94,8 @@ def plot(summary: Sequence[dict[str, Any]], axes: Sequence[Axis], metric: str, p
     for i, members in enumerate(groups.values()):
         colour = f"C{i % 10}"
         label = ", ".join(f"{a.key}={_label(members[0][a.key])}" for a in rest) or metric
-        pts = [(xs[repr(s[first.key])], s) for s in members]
+        dodge = (i - (len(groups) - 1) / 2) * spread * 4  # lines side by side, so their bars do not overlap
+        pts = [(xs[repr(s[first.key])] + dodge, s) for s in members]
         with_mean = [(x, s) for x, s in pts if s["mean"] is not None]
         if with_mean:
             x = [p for p, _ in with_mean]
