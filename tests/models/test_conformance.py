@@ -69,7 +69,7 @@ def check_conforms(name, net):
     net.eval()
     with torch.no_grad():
         feats = net.forward_features(x)
-        inter = net.forward_intermediates(x)
+        inter = net.block_outputs(x)
         assert list(inter)[1:] == net.block_names()
         assert torch.equal(inter[net.block_names()[-1]], feats)
         assert torch.equal(net.forward_head(feats), net(x))

@@ -104,7 +104,7 @@ def test_the_tail_mean_of_the_singular_values_bounds_the_eigenvalues_of_a_real_b
     calibrate_batchnorm(net, x)
     spectra = sd.block_deviation_spectra(net, x[:1], probes=16, steps=30)
     block = net.stages[0].blocks[0]
-    jac = block_jacobian(block, net.forward_intermediates(x[:1])["stem"]).numpy()
+    jac = block_jacobian(block, net.block_outputs(x[:1])["stem"]).numpy()
     dev = np.abs(np.linalg.eigvals(jac) - 1)
     sv = np.linalg.svd(jac - np.eye(len(jac)), compute_uv=False)
     slq = spectra.blocks["stages.0.blocks.0"].upper_tail_mean(0.1)
@@ -169,7 +169,7 @@ def test_block_eigen_profile_matches_the_exact_eigenvalues_of_a_real_block():
     prof = sd.block_eigen_profile(net, x[:16], radii, steps=40, bn_mode=note)
     assert list(prof.blocks) == ["stages.0.blocks.0", "stages.0.blocks.1", "stages.1.blocks.1", "stages.2.blocks.1"]
     assert prof.mode == note and prof.examples == 16 and prof.dims["stages.2.blocks.1"] == 64
-    inputs = net.forward_intermediates(x[:16])["stages.0.blocks.0"]
+    inputs = net.block_outputs(x[:16])["stages.0.blocks.0"]
     lam = [np.linalg.eigvals(block_jacobian(net.stages[0].blocks[1], inputs[i:i + 1]).numpy() - np.eye(256))
            for i in range(16)]
     exact = np.mean([exact_profile(v, radii) for v in lam], 0)

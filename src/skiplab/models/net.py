@@ -4,14 +4,37 @@ dissection interface of DESIGN.md (blocks, lesions, gates, intermediates, comput
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import networkx as nx
 import torch
 from torch import nn
 
 from ..config import suggest
+from ..errors import ConfigError
 from .blocks import Block
+
+
+def take_indices(count: int, indices: int | Sequence[int] | None) -> list[int]:
+    """timm's `indices` over `count` blocks as sorted distinct absolute indices: None -> all, an int n -> the last
+    n (1 <= n <= count), a sequence -> those indices (-count <= i < count; negative ones count from the end)."""
+    if indices is None:
+        return list(range(count))
+    if isinstance(indices, int) and not isinstance(indices, bool):
+        if not 1 <= indices <= count:
+            raise ConfigError(f"forward_intermediates: indices={indices} asks for the last {indices} blocks; "
+                              f"the net has {count}")
+        return list(range(count - indices, count))
+    if isinstance(indices, (str, bytes)) or not isinstance(indices, Sequence) or not indices:
+        raise ConfigError(f"forward_intermediates: indices must be None, an int or a non-empty list of ints, "
+                          f"got {indices!r}")
+    out = set()
+    for i in indices:
+        if not isinstance(i, int) or isinstance(i, bool) or not -count <= i < count:
+            raise ConfigError(f"forward_intermediates: block index {i!r} is out of range for {count} blocks "
+                              f"(-{count} to {count - 1})")
+        out.add(i % count)
+    return sorted(out)
 
 
 class Stage(nn.Module):
@@ -69,7 +92,7 @@ class Net(nn.Module):
             x = block.lesion(x) if name in skip else block(x, gate.get(name))
         return x
 
-    def forward_intermediates(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+    def block_outputs(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
         """The stem's output ("stem") and every block's output, in forward order."""
         out: OrderedDict[str, torch.Tensor] = OrderedDict()
         x = self.stem(self.normalize(x))
@@ -78,6 +101,27 @@ class Net(nn.Module):
             x = block(x)
             out[name] = x
         return out
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None, norm: bool = False,
+                              stop_early: bool = False, output_fmt: str = "NCHW", intermediates_only: bool = False,
+                              ) -> "list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]":
+        """timm's signature and semantics, so features code written for timm runs on a Net: the outputs of the
+        blocks picked by `indices` (None: all; an int n: the last n; a sequence: those block indices, negative
+        counting from the end), in forward order, each once; with them the final features (`forward_features(x)`),
+        as `(features, [intermediates])`, or only the list when `intermediates_only`.
+
+        Block i is `block_names()[i]`; the stem's output is not an intermediate (`block_outputs` has it).
+        `stop_early`: the features returned are the last picked block's output, as in timm (the blocks after it
+        are still run). `norm` is accepted and changes nothing: no Net has a final norm outside its head (timm's
+        ResNets ignore it likewise). `output_fmt`: only "NCHW" (channels first, as every block computes)."""
+        if output_fmt != "NCHW":
+            raise ConfigError(f"forward_intermediates: output_fmt must be 'NCHW' (channels first), got {output_fmt!r}")
+        take = take_indices(len(self._names), indices)
+        outs = list(self.block_outputs(x).values())[1:]  # drop the stem: intermediates are block outputs
+        picked = [outs[i] for i in take]
+        if intermediates_only:
+            return picked
+        return (outs[take[-1]] if stop_early else outs[-1]), picked
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)

@@ -25,6 +25,25 @@ from .recorder import Loss, ProbeRecorder
 
 _EPS = 1e-30  # a zero vector gets cosine 0 (it points nowhere), not NaN
 
+# Why `alignment` skips a block of each kind, in words for the user: it needs x_{l+1} = x_l + F(x_l), where the
+# residual F is exactly what the block adds to its input (DESIGN.md's table of kinds).
+SKIP_REASONS = {
+    "additive-post": "additive-post (original ResNet: relu after the sum), where the residual F is not what the "
+                     "block adds",
+    "plain": "plain (no shortcut): its output replaces its input, so no residual is added",
+    "gated": "gated (highway): it mixes T(x) H(x) with (1 - T(x)) x instead of adding a residual",
+    "coupling": "a coupling block (reversible): F and G are added to different halves of its input",
+    "concat": "a concat (dense) layer: it appends its branch's output to its input instead of adding it",
+    "continuous": "continuous (an ODE or integrator block): its update is a solver's step, not one residual F",
+}
+NEEDS = "alignment needs pre-activation residual blocks (x + F(x))"
+
+
+def skip_reason(kind: str) -> str:
+    """Why `alignment` skips a block of `kind` (SKIP_REASONS; a kind it does not know by name: "<kind>, not
+    additive")."""
+    return SKIP_REASONS.get(kind, f"{kind}, not additive")
+
 
 def cosine_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Cosine between matching rows. a, b: (N, *shape) of equal shape -> (N,) in float64 (each row flattened)."""
@@ -70,7 +89,8 @@ def alignment(model: Net, x: torch.Tensor, y: torch.Tensor, loss: Loss = F.cross
         cos_std    per block: its std over the examples
         null       per block: the same mean with F and g paired across examples (derangement seeded by null_seed)
         null_std   per block: its std over the examples
-        skipped    {block name: kind} of blocks without an additive increment (plain, post-activation, ...)
+        skipped    {block name: kind} of blocks without an additive increment (plain, post-activation, ...);
+                   `skip_reason(kind)` says why in words
 
     The model is left as found (mode, requires_grad flags, no parameter .grad, batch-norm buffers).
     """
@@ -83,7 +103,7 @@ def alignment(model: Net, x: torch.Tensor, y: torch.Tensor, loss: Loss = F.cross
     out: dict[str, Any] = {"mode": mode, "examples": int(x.shape[0]), "names": [], "cos": [], "cos_std": [],
                            "null": [], "null_std": [], "skipped": {}}
     with frozen(net), buffers_kept(net), torch.enable_grad():
-        inter = net.forward_intermediates(x.detach().requires_grad_(True))
+        inter = net.block_outputs(x.detach().requires_grad_(True))
         value = loss(net.forward_head(next(reversed(inter.values()))), y)
         if value.dim() != 0:
             raise ValueError(f"alignment: the loss must be a scalar, got shape {tuple(value.shape)}")
@@ -122,7 +142,7 @@ def identity_alignment(model: Net, x: torch.Tensor, y: torch.Tensor, null_seed: 
     out: dict[str, Any] = {"mode": TRAIN_MODE if net.training else EVAL_MODE, "examples": int(x.shape[0]),
                            "names": [], "cos": [], "cos_std": [], "null": [], "null_std": [], "skipped": {}}
     with frozen(net), buffers_kept(net), torch.no_grad():
-        inter = list(net.forward_intermediates(x).values())
+        inter = list(net.block_outputs(x).values())
         for (name, block), x_l in zip(net.blocks(), inter[:-1]):
             if block.kind != "additive" or x_l.shape != y.shape:
                 out["skipped"][name] = block.kind if block.kind != "additive" else "shape differs from the target"

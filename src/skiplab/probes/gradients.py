@@ -51,7 +51,7 @@ def gradient_signal(model: Net, x: torch.Tensor, y: torch.Tensor, loss: Loss = F
     with frozen(net), buffers_kept(net), torch.enable_grad():
         # The input requires grad only so that every intermediate joins the graph; autograd.grad below stops at
         # the requested activations, so no gradient is computed for the input itself.
-        inter = net.forward_intermediates(x.detach().requires_grad_(True))
+        inter = net.block_outputs(x.detach().requires_grad_(True))
         logits = net.forward_head(next(reversed(inter.values())))
         value = loss(logits, y)
         if value.dim() != 0:

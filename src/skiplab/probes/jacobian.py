@@ -153,7 +153,7 @@ def block_eigenvalues(net: Net, x_single: torch.Tensor, method: Literal["auto", 
     mode = eval_mode_note(net, "block_eigenvalues", bn_mode)
     x = prepare(net, x_single)
     with torch.no_grad():
-        inter = net.forward_intermediates(x)
+        inter = net.block_outputs(x)
     names = list(inter)
     eig, methods, dims, kinds, skipped = {}, {}, {}, {}, {}
     with frozen(net):
@@ -161,7 +161,8 @@ def block_eigenvalues(net: Net, x_single: torch.Tensor, method: Literal["auto", 
             x_in, x_out = inter[prev].detach(), inter[name]
             kinds[name] = block.kind
             if x_in.shape != x_out.shape:
-                skipped[name] = f"changes the shape {tuple(x_in.shape[1:])} -> {tuple(x_out.shape[1:])}"
+                skipped[name] = (f"changes the shape {tuple(x_in.shape[1:])} -> {tuple(x_out.shape[1:])}, so its "
+                                 "Jacobian is not square and has no eigenvalues")
                 continue
             d = x_in.numel()
             use = method if method != "auto" else ("exact" if d <= EXACT_MAX_DIM else "arnoldi")

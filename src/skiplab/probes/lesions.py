@@ -1,5 +1,5 @@
 """Lesion studies (Veit et al. 2016): delete blocks of a trained net, or swap neighbours, and score it on held-out
-data. Only the dissection interface is used: `forward_intermediates`, `blocks()`, `block.lesion`, `forward_head`.
+data. Only the dissection interface is used: `block_outputs`, `blocks()`, `block.lesion`, `forward_head`.
 
 Reuse. A lesion at block l leaves the prefix x_0 .. x_l untouched, so the net is run once per chunk of examples,
 the input of every block is kept (the stem's output is the first block's input, block l-1's output is block l's),
@@ -80,7 +80,7 @@ def lesioned_features(model: Net, x: torch.Tensor, deletions: Sequence[Deletion]
     blocks = [b for _, b in net.blocks()]
     sets = [_indices(net, d) for d in deletions]
     with torch.no_grad():
-        inter = list(net.forward_intermediates(x).values())
+        inter = list(net.block_outputs(x).values())
         out: dict[tuple[int, ...], torch.Tensor] = {(): inter[-1]}
         _run_trie(blocks, inter[:-1], sorted({s for s in sets if s}), out.__setitem__)
     return [out[s] for s in sets]
@@ -122,7 +122,7 @@ def lesion_study(model: Net, x: torch.Tensor, y: torch.Tensor, k_values: Sequenc
     blocks = [b for _, b in named]
     n = len(blocks)
     with frozen(net), buffers_kept(net), torch.no_grad():
-        shapes = [t.shape[1:] for t in net.forward_intermediates(prepare(net, x[:1])).values()]
+        shapes = [t.shape[1:] for t in net.block_outputs(prepare(net, x[:1])).values()]
     changing = [shapes[i] != shapes[i + 1] for i in range(n)]
     lesionable = [b.lesionable for b in blocks]
     eligible = [i for i in range(n) if lesionable[i] and not changing[i]]
@@ -145,7 +145,7 @@ def lesion_study(model: Net, x: torch.Tensor, y: torch.Tensor, k_values: Sequenc
         for start in range(0, x.shape[0], chunk):
             xc = prepare(net, x[start:start + chunk])
             yc = y[start:start + chunk].to(xc.device)
-            inter = list(net.forward_intermediates(xc).values())
+            inter = list(net.block_outputs(xc).values())
             score((), inter[-1], yc)
             _run_trie(blocks, inter[:-1], sets, lambda s, f: score(s, f, yc))
             for l, m in pairs:  # swapped order: block l+1 sees block l's input, block l sees its output

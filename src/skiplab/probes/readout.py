@@ -103,7 +103,7 @@ def pooled_intermediates(model: Net, x: torch.Tensor) -> "dict[str, np.ndarray]"
     net = check_net(model, "pooled_intermediates")
     x = prepare(net, x)
     with frozen(net), buffers_kept(net), torch.no_grad():
-        inter = net.forward_intermediates(x)
+        inter = net.block_outputs(x)
     return {k: (v.flatten(2).mean(2) if v.dim() > 2 else v).double().cpu().numpy() for k, v in inter.items()}
 
 

@@ -250,7 +250,7 @@ class EigenProfile:
 def _shape_preserving(net: Net, x: torch.Tensor) -> tuple[list[tuple[str, Any, torch.Tensor]], dict[str, str]]:
     """(name, block, block input) of every shape-preserving block when the net sees x, and the skipped ones."""
     with torch.no_grad():
-        inter = net.forward_intermediates(x)
+        inter = net.block_outputs(x)
     names = list(inter)
     kept, skipped = [], {}
     for prev, (name, block) in zip(names, net.blocks()):

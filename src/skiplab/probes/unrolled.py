@@ -18,7 +18,7 @@ def unrolled_check(net: Net, x: torch.Tensor) -> dict[str, Any]:
     pass (rel = max |diff| / max |x_end|)."""
     blocks = list(net.blocks())
     with torch.no_grad():
-        inter = list(net.forward_intermediates(x).values())  # inter[i] is block i's input, inter[i+1] its output
+        inter = list(net.block_outputs(x).values())  # inter[i] is block i's input, inter[i+1] its output
         segments, down, current = [], [], None
         for i, (name, b) in enumerate(blocks):
             keeps = b.kind == "additive" and inter[i].shape == inter[i + 1].shape

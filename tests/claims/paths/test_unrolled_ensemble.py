@@ -33,7 +33,7 @@ def test_unrolled_sum_equals_forward_pass():
     assert [len(s["blocks"]) for s in r["segments"]] == [3, 2, 2] and len(r["downsampling"]) == 2
     assert r["max_rel"] < 1e-13
     # the known answer by hand for stage 0: x_3 = x_0 + F_0(x_0) + F_1(x_1) + F_2(x_2)
-    inter = list(net.forward_intermediates(x).values())
+    inter = list(net.block_outputs(x).values())
     blocks = [b for _, b in net.blocks()]
     with torch.no_grad():
         total = inter[0] + sum(blocks[i].increment(inter[i]) for i in range(3))

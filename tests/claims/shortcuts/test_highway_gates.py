@@ -175,7 +175,7 @@ def test_closed_gates_are_identity_wires():
     stats = hm.gate_stats(net, x)
     assert len(stats) == 7 and all(s["mean"] == 0.0 and s["std"] == 0.0 for s in stats)  # 9 blocks, 2 transitions
     net.train()
-    inter = net.forward_intermediates(x)
+    inter = net.block_outputs(x)
     names = list(inter)
     for s in stats:
         assert torch.equal(inter[names[s["index"] + 1]], inter[names[s["index"]]])

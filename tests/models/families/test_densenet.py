@@ -27,7 +27,7 @@ def test_layout_and_widths():
     assert kinds == ["concat"] * 6 + ["plain"] + ["concat"] * 6 + ["plain"] + ["concat"] * 6
     x = torch.rand(2, 3, 8, 8)
     with torch.no_grad():
-        inter = net.eval().forward_intermediates(x)
+        inter = net.eval().block_outputs(x)
     # stem 2k = 24 -> +6*12 = 96 -> transition 48 -> 120 -> 60 -> 132
     assert inter["stages.0.blocks.5"].shape == (2, 96, 8, 8)
     assert inter["stages.1.blocks.0"].shape == (2, 48, 4, 4)
@@ -42,7 +42,7 @@ def test_concat_lesion_keeps_shapes_and_zeroes_the_new_features():
     x = torch.rand(2, 3, 8, 8)
     name, block = list(net.blocks())[2]
     with torch.no_grad():
-        h = net.forward_intermediates(x)[list(net.blocks())[1][0]]
+        h = net.block_outputs(x)[list(net.blocks())[1][0]]
         les = block.lesion(h)
         assert les.shape == block(h).shape == (2, h.shape[1] + 12, 8, 8)
         assert torch.equal(les[:, :h.shape[1]], h) and not les[:, h.shape[1]:].any()

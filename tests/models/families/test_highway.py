@@ -48,7 +48,7 @@ def test_lesion_and_increment():
     x = torch.randn(5, 2, dtype=torch.float64)
     name, block = gated(net)[1]
     with torch.no_grad():
-        inter = net.forward_intermediates(x)
+        inter = net.block_outputs(x)
         h = inter[net.block_names()[0]]
         assert torch.equal(block.lesion(h), h)
         assert torch.allclose(h + block.increment(h), inter[name], atol=1e-12)

@@ -23,8 +23,8 @@ def test_zero_links_equal_the_plain_twin_exactly():
     x = torch.rand(2, 3, 8, 8)
     with torch.no_grad():
         assert torch.equal(linked(x), plain(x))
-        assert all(torch.equal(a, b) for a, b in zip(linked.forward_intermediates(x).values(),
-                                                     plain.forward_intermediates(x).values()))
+        assert all(torch.equal(a, b) for a, b in zip(linked.block_outputs(x).values(),
+                                                     plain.block_outputs(x).values()))
 
 
 def test_preset_links_and_parameters():
@@ -38,7 +38,7 @@ def test_a_link_changes_the_output_and_appears_in_the_graph():
     plain, linked = build("plain20-links", count=0), build("plain20-links", count=0, links=[[1, 4]])
     with torch.no_grad():
         assert not torch.allclose(plain(x), linked(x))
-        inter = linked.forward_intermediates(x)
+        inter = linked.block_outputs(x)
         b = dict(linked.blocks())
         # the tensor after block 1 lands on the input of block 4, i.e. after block 3
         h3 = b["stages.1.blocks.0"](inter["stages.0.blocks.2"])

@@ -17,7 +17,7 @@ def test_mlp_unrolled_sum_is_exact():
     net = create_model("resmlp", depth=5, h=0.3).double().eval()
     x = torch.randn(4, 2, dtype=torch.float64)
     with torch.no_grad():
-        inter = net.forward_intermediates(x)
+        inter = net.block_outputs(x)
         names = ["stem"] + net.block_names()
         total = inter["stem"] + sum(dict(net.blocks())[n].increment(inter[p]) for p, n in zip(names, names[1:]))
         assert torch.allclose(total, net.forward_features(x), atol=1e-12)

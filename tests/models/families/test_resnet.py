@@ -59,7 +59,7 @@ def test_preact_unrolled_sum_equals_forward():
     net = create_model("preresnet20").double().eval()
     x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
     with torch.no_grad():
-        inter = net.forward_intermediates(x)
+        inter = net.block_outputs(x)
         names = ["stem"] + net.block_names()
         total = inter["stem"]
         for prev, name in zip(names, names[1:]):

@@ -18,7 +18,7 @@ def test_every_branch_outputs_zero_at_init(name, args):
     net = create_model(name, init="fixup", **args)
     x = torch.randn(4, net.config.in_channels, *net.config.input_size)
     with torch.no_grad():
-        inter = net.forward_intermediates(x)
+        inter = net.block_outputs(x)
         names = ["stem"] + net.block_names()
         for prev, nm in zip(names, names[1:]):
             block = dict(net.blocks())[nm]

@@ -6,7 +6,7 @@ Blocks are numbered 0..B-1 in forward order; a link (i, j) adds the tensor after
 output) to the input of block j (j = B: the features before the head), with i + 2 <= j so it jumps at least one
 block. Links may cross stages: when shapes differ, the carried tensor is mapped by He et al.'s option A
 (subsample by the resolution ratio, zero-pad the new channels; no parameters), so links never add parameters.
-A link lands after the block before j, and the sum is what later blocks, later links and `forward_intermediates`
+A link lands after the block before j, and the sum is what later blocks, later links and `block_outputs`
 see: h_b = block_{b-1}(h_{b-1}) + sum over links (i, b) of A(h_{i+1}), h_0 = stem output, features = h_B.
 """
 
@@ -119,7 +119,7 @@ class LinkedNet(Net):
         self._check_names(gate, "gate")
         return self._run(x, skip, gate, None)
 
-    def forward_intermediates(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+    def block_outputs(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
         """The stem's output and every block's output with the links landing after it already added."""
         out: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._run(x, frozenset(), {}, out)

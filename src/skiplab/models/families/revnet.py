@@ -20,7 +20,7 @@ conv-norm and that F keeps its norm-ReLU (a 16-channel batch norm: 32 parameters
 would have 1,664,842 (-4.8%).
 
 Per-block gradients: the memory-saving backward hides the intermediate tensors from ordinary hooks, so the net runs
-its blocks one by one with ordinary autograd whenever a probe needs them: in `forward_intermediates` (always), in
+its blocks one by one with ordinary autograd whenever a probe needs them: in `block_outputs` (always), in
 `forward_features` with `skip` or `gate` given, with `net.reversible = False`, with grad mode off, and under
 functorch transforms. Both paths compute the same values; their gradients agree to float rounding.
 The residual stream x1, x2 between blocks is carried in float64 by default (`stream`), while F and G compute in

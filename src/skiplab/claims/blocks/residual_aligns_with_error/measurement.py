@@ -73,7 +73,7 @@ def block_pairs(net: Net, x: torch.Tensor, y: torch.Tensor, loss_fn: Loss = F.cr
     x = prepare(net, x)
     y = y.to(x.device)
     with frozen(net), buffers_kept(net), torch.enable_grad():
-        acts = list(net.forward_intermediates(x.detach().requires_grad_(True)).values())
+        acts = list(net.block_outputs(x.detach().requires_grad_(True)).values())
         logits = net.forward_head(acts[-1])
         loss = loss_fn(logits, y)
         grads = torch.autograd.grad(loss, acts[1:], allow_unused=True)
@@ -157,7 +157,7 @@ def toy_net(seed: int) -> Net:
 def identity_test(net: Net, x: torch.Tensor, y: torch.Tensor, perms: torch.Tensor) -> dict[str, Any]:
     """null_test of the literal cos(F_l(x_l), y - x_l) over the additive blocks whose x_l has y's shape."""
     with torch.no_grad():
-        inter = list(net.forward_intermediates(x).values())
+        inter = list(net.block_outputs(x).values())
         mats = [pairwise_cosines(block.increment(x_l), y - x_l) for (_, block), x_l in zip(net.blocks(), inter[:-1])
                 if block.kind == "additive" and x_l.shape == y.shape]
     return null_test(mats, perms)

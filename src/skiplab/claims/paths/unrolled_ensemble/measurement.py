@@ -82,7 +82,7 @@ def set_errors(net: Any, x: torch.Tensor, y: torch.Tensor, sets: Sequence[Sequen
         for start in range(0, x.shape[0], CHUNK):
             xc = prepare(net, x[start:start + CHUNK])
             yc = y[start:start + CHUNK].to(xc.device)
-            inter = list(net.forward_intermediates(xc).values())
+            inter = list(net.block_outputs(xc).values())
 
             def emit(s: tuple[int, ...], feats: torch.Tensor, yc: torch.Tensor = yc) -> None:
                 wrong[index[s]] += int((net.forward_head(feats).argmax(1) != yc).sum())

@@ -65,7 +65,7 @@ def gate_stats(net: Any, x: torch.Tensor) -> list[dict[str, Any]]:
     net.train()
     try:
         with torch.no_grad(), buffers_kept(net):
-            inter = net.forward_intermediates(prepare(net, x))
+            inter = net.block_outputs(prepare(net, x))
             names, blocks, out = list(inter), dict(net.blocks()), []
             for k, name in enumerate(names[1:]):  # names[k] is block k's input
                 if blocks[name].kind != "gated":
