@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from skiplab import flops
 from skiplab.bench.accuracy import mean_std, timeline
 from skiplab.bench.baseline import BaselineResNet
-from skiplab.bench.throughput import build, profile_step, summarize
+from skiplab.bench.throughput import build, defaults, label, profile_step, summarize
 from skiplab.cli import app
 from skiplab.models import create_model
 
@@ -66,14 +66,54 @@ def test_throughput_cli_smoke(tmp_path):
                             "--warmup", "1", "--no-compile", "--device", "cpu", "--profile", "--out", str(out)])
     assert r.exit_code == 0, r.output
     row = json.loads(out.read_text())["throughput"]["resnet20"]
-    assert set(row) == {"skiplab", "eager-fp32", "compiled-bf16", "ratio_vs_compiled-bf16"}
-    for s in ("skiplab", "eager-fp32", "compiled-bf16"):
+    # nothing was compiled, so no row may say so: the bf16 reference ran eager and is named for it
+    assert set(row) == {"skiplab", "eager-fp32", "eager-bf16", "ratio_vs_eager-bf16"}
+    assert "compiled" not in r.output.replace("not compiled", "")
+    for s, asked in (("skiplab", "skiplab"), ("eager-fp32", "eager-fp32"), ("eager-bf16", "compiled-bf16")):
+        assert row[s]["setting"] == asked and row[s]["compiled"] is False
         assert row[s]["tflops"] == pytest.approx(row[s]["flops_per_image"] * row[s]["img_per_s"] / 1e12)
         assert row[s]["img_per_s_min"] <= row[s]["img_per_s"] <= row[s]["img_per_s_max"]
         assert row[s]["profile"] and {"name", "ms_per_step", "calls_per_step", "share"} <= set(row[s]["profile"][0])
-    ratios = row["ratio_vs_compiled-bf16"]
-    assert ratios["compiled-bf16"] == 1.0
-    assert ratios["skiplab"] == pytest.approx(row["skiplab"]["img_per_s"] / row["compiled-bf16"]["img_per_s"])
+    ratios = row["ratio_vs_eager-bf16"]
+    assert ratios["eager-bf16"] == 1.0
+    assert ratios["skiplab"] == pytest.approx(row["skiplab"]["img_per_s"] / row["eager-bf16"]["img_per_s"])
+
+
+def test_labels_say_what_ran():
+    assert label("compiled-bf16", compiled=True) == "compiled-bf16"
+    assert label("compiled-bf16", compiled=False) == "eager-bf16"
+    assert [label(s, compiled=False) for s in ("skiplab", "eager-fp32")] == ["skiplab", "eager-fp32"]
+    assert build("compiled-bf16", "resnet8", 8, batch=2, device=torch.device("cpu"), compile=False).compiled is False
+    assert build("eager-fp32", "resnet8", 8, batch=2, device=torch.device("cpu"), compile=True).compiled is False
+
+
+def test_cpu_defaults_are_cpu_sized():
+    cpu, gpu = defaults(torch.device("cpu")), defaults(torch.device("cuda", 0))
+    assert gpu["batch"] == 2048 and gpu["compile"] and gpu["models"] == "resnet20,resnet56,resnet110"
+    assert cpu["models"] == "resnet20" and not cpu["compile"]
+    # images each setting steps through: ResNet-20 at a few hundred img/s on one core makes that seconds
+    assert cpu["batch"] * (cpu["warmup"] + cpu["steps"] * cpu["repeats"]) <= 500
+
+
+def test_cpu_defaults_run_in_seconds_with_progress_and_truthful_labels(tmp_path):
+    # `skiplab bench` with no sizes on a CPU: one small net, eager, a line of progress per setting and per repeat
+    out = tmp_path / "d.json"
+    r = runner.invoke(app, ["bench", "--device", "cpu", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].startswith("throughput on cpu: resnet20; settings skiplab, eager-fp32, eager-bf16; batch 32")
+    assert "not compiled (CPU defaults of --models --settings --batch --steps --repeats --warmup --no-compile)" \
+        in lines[0]
+    assert [line for line in lines if "warming up" in line] == [
+        f"resnet20 {s}: warming up (1 step at batch 32)" for s in ("skiplab", "eager-fp32", "eager-bf16")]
+    repeats = [line.split(" (")[0] for line in lines if " repeat " in line]
+    assert repeats == [f"resnet20 repeat {i}/3" for i in (1, 2, 3)]
+    result = json.loads(out.read_text())["throughput"]
+    assert list(result) == ["resnet20"]
+    row = result["resnet20"]
+    assert set(row) == {"skiplab", "eager-fp32", "eager-bf16", "ratio_vs_eager-bf16"}
+    for s in ("skiplab", "eager-fp32", "eager-bf16"):
+        assert (row[s]["batch"], row[s]["steps"], row[s]["repeats"], row[s]["compiled"]) == (32, 4, 3, False)
 
 
 def test_time_to_accuracy_cli_smoke(tmp_path):
@@ -104,6 +144,8 @@ def test_large_batch_cli_smoke(tmp_path):
     (["--models", "resnet21"], "resnet21"),
     (["--settings", "skiplab,fast"], "fast"),
     (["--compile-mode", "turbo"], "turbo"),
+    (["--settings", "skiplab-cudagraphs"], "needs a CUDA device"),
+    (["--steps", "0"], "--steps"),
     (["--time-to-accuracy", "--large-batch"], "pick one"),
     (["--time-to-accuracy", "--target", "86"], "--target"),
 ])

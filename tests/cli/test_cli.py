@@ -112,3 +112,14 @@ def test_force_never_deletes_a_folder_that_is_not_a_run(tmp_path):
     r = run("train", "--model", "resmlp", "--data", "digits", "--run-dir", str(precious), "--force")
     assert r.exit_code == 2 and "holds no skiplab run" in r.output
     assert (precious / "chapter1.tex").exists()
+
+
+def test_version_names_skiplab_and_torch():
+    import torch
+
+    import skiplab
+    r = run("--version")
+    assert r.exit_code == 0
+    assert r.output.strip() == f"skiplab {skiplab.__version__} (torch {torch.__version__})"
+    p = subprocess.run([sys.executable, "-m", "skiplab", "--version"], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith(f"skiplab {skiplab.__version__} ")

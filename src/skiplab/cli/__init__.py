@@ -23,6 +23,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import torch
+
+        from .. import __version__
+        print(f"skiplab {__version__} (torch {torch.__version__})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                          help="print the versions of skiplab and torch, and exit")) -> None:
+    # no docstring: the app's help stays the one above; typer needs a callback to hold app-wide options
+    pass
+
+
 app.command("train")(train)
 app.command("report")(report)
 app.add_typer(list_app, name="list")

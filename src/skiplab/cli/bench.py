@@ -9,6 +9,7 @@ from typing import Any, List, Optional
 import typer
 
 from .._atomic import write_json
+from ..bench.throughput import CPU_DEFAULTS, GPU_DEFAULTS
 from ..errors import ConfigError
 from .common import err_console, user_errors
 
@@ -22,6 +23,9 @@ from .common import err_console, user_errors
 TTA_RECIPE = {"epochs": 24, "batch_size": 512, "lr": 0.4, "schedule": "onecycle", "label_smoothing": 0.1,
               "nesterov": True, "weight_decay": 5e-4, "precision": "bf16", "channels_last": True, "compile": True,
               "compile_mode": "reduce-overhead"}
+
+
+_G, _C = GPU_DEFAULTS, CPU_DEFAULTS
 
 
 def _csv(text: str) -> list[str]:
@@ -43,20 +47,25 @@ def bench(
                                           "and report test accuracy against training seconds (compile apart)"),
     large_batch: bool = typer.Option(False, "--large-batch", help="test accuracy over --seeds at --batch and "
                                      "--big-batch (lr scaled by --lr-rule, warm-up added), equal epochs"),
-    models: str = typer.Option("resnet20,resnet56,resnet110", "--models",
-                               help="throughput: comma-separated CIFAR ResNets (resnet<6n+2>)"),
-    settings: str = typer.Option("skiplab,eager-fp32,compiled-bf16", "--settings",
-                                 help="throughput: comma-separated, of skiplab, skiplab-cudagraphs, eager-fp32, "
-                                      "compiled-bf16 (the reference of the ratios)"),
-    batch: Optional[int] = typer.Option(None, "--batch", help="batch size (default: throughput 2048, "
-                                        "time-to-accuracy and large-batch base 512)"),
+    models: Optional[str] = typer.Option(None, "--models", help="throughput: comma-separated CIFAR ResNets "
+                                         f"(resnet<6n+2>; default {_G['models']} on a GPU, {_C['models']} on a CPU)"),
+    settings: Optional[str] = typer.Option(None, "--settings", help="throughput: comma-separated, of skiplab, "
+                                           "skiplab-cudagraphs, eager-fp32, compiled-bf16 (the reference of the "
+                                           f"ratios; eager-bf16 without compile); default {_G['settings']}"),
+    batch: Optional[int] = typer.Option(None, "--batch", help=f"batch size (default: throughput {_G['batch']} on "
+                                        f"a GPU, {_C['batch']} on a CPU; time-to-accuracy and large-batch base "
+                                        f"{TTA_RECIPE['batch_size']})"),
     eager_batch: Optional[int] = typer.Option(None, "--eager-batch",
                                               help="throughput: batch of eager-fp32 (default --batch)"),
-    steps: int = typer.Option(20, "--steps", help="throughput: steps per timed repeat"),
-    repeats: int = typer.Option(5, "--repeats", help="throughput: timed repeats (the median is reported)"),
-    warmup: int = typer.Option(3, "--warmup", help="throughput: untimed first steps (compile, cuDNN search)"),
-    compile: bool = typer.Option(True, "--compile/--no-compile", help="torch.compile where a setting or the "
-                                 "recipe says so (--no-compile: smoke tests on the CPU)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="throughput: steps per timed repeat (default "
+                                        f"{_G['steps']} on a GPU, {_C['steps']} on a CPU)"),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="throughput: timed repeats, the median is "
+                                          f"reported (default {_G['repeats']} on a GPU, {_C['repeats']} on a CPU)"),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="throughput: untimed first steps (compile, cuDNN "
+                                         f"search; default {_G['warmup']} on a GPU, {_C['warmup']} on a CPU)"),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile where a setting "
+                                           "or the recipe says so (default: on a GPU yes, on a CPU no: compiling "
+                                           "takes a CPU minutes)"),
     compile_mode: Optional[str] = typer.Option(None, "--compile-mode", help="torch.compile mode of the skiplab "
                                                "setting (default: default) and of the recipe (default: "
                                                "reduce-overhead, i.e. CUDA graphs)"),
@@ -79,8 +88,9 @@ def bench(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="print every epoch"),
 ) -> None:
     """Measure skiplab's training speed. Default: throughput (img/s, achieved TFLOP/s, compile time) of CIFAR
-    ResNets in skiplab's fastest setting against plain PyTorch eager fp32 and compiled bf16, in one process.
-    --time-to-accuracy and --large-batch train on --data instead."""
+    ResNets in skiplab's fastest setting against plain PyTorch eager fp32 and compiled bf16, in one process; on a
+    CPU one small net for a few seconds, uncompiled (each option overrides). --time-to-accuracy and --large-batch
+    train on --data instead."""
     from ..train.loop import resolve_device
 
     if time_to_accuracy and large_batch:
@@ -91,7 +101,8 @@ def bench(
     if time_to_accuracy or large_batch:
         from ..bench.accuracy import large_batch_check, time_to_accuracy as tta
         from ..train.experiment import resolve_run_config
-        recipe = {**TTA_RECIPE, "compile": TTA_RECIPE["compile"] and compile,
+        compiled = dev.type == "cuda" if compile is None else compile
+        recipe = {**TTA_RECIPE, "compile": TTA_RECIPE["compile"] and compiled,
                   "compile_mode": compile_mode or TTA_RECIPE["compile_mode"], "device": device}
         flags = {"model.name": model, "data.name": data, "data.root": str(data_dir) if data_dir else None,
                  "train.batch_size": batch, "train.epochs": epochs, "train.lr": lr}
@@ -104,14 +115,26 @@ def bench(
             result["large_batch"] = large_batch_check(run, run.train.batch_size, big_batch, list(range(seeds)),
                                                       rule=lr_rule, say=say)
     else:
-        from ..bench.throughput import measure
+        from ..bench.throughput import check, defaults, label, measure
         from ..train.config import COMPILE_MODES
         compile_mode = compile_mode or "default"
         if compile_mode not in COMPILE_MODES:
             raise ConfigError(f"--compile-mode: {compile_mode!r} is not one of {', '.join(COMPILE_MODES)}")
-        result["throughput"] = measure(_csv(models), _csv(settings), batch=batch or 2048, eager_batch=eager_batch,
-                                       steps=steps, repeats=repeats, warmup=warmup, device=dev, compile=compile,
-                                       compile_mode=compile_mode, profile=profile, say=say)
+        given = {"models": models, "settings": settings, "batch": batch, "steps": steps, "repeats": repeats,
+                 "warmup": warmup, "compile": compile}
+        use = {k: v if v is not None else defaults(dev)[k] for k, v in given.items()}
+        names, kinds = _csv(use["models"]), _csv(use["settings"])
+        sizes = {k: use[k] for k in ("batch", "steps", "repeats", "warmup")}
+        check(names, kinds, device=dev, compile=use["compile"], **sizes)
+        # the first line comes at once: what will run, and which of it the device chose
+        chosen = [f"--{k}" if k != "compile" else "--compile" if use[k] else "--no-compile"
+                  for k, v in given.items() if v is None]
+        say(f"throughput on {dev}: {', '.join(names)}; settings {', '.join(label(k, use['compile']) for k in kinds)}"
+            f"; batch {use['batch']}, {use['repeats']} repeats of {use['steps']} steps after {use['warmup']} "
+            f"warm-up steps, {'compiled' if use['compile'] else 'not compiled'}"
+            + (f" ({'GPU' if dev.type == 'cuda' else 'CPU'} defaults of {' '.join(chosen)})" if chosen else ""))
+        result["throughput"] = measure(names, kinds, eager_batch=eager_batch, device=dev, compile=use["compile"],
+                                       compile_mode=compile_mode, profile=profile, say=say, **sizes)
     if out is not None:
         write_json(out, result)
         say(f"results: {out}")

@@ -8,20 +8,35 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich import box
 from rich.table import Table
-
 from ..attacks import NORMS, robust_curve, standard_attacks
 from ..data import pixel_range
 from ..errors import ConfigError
 from ..models import calibrate_batchnorm
 from ..models.families.lipschitz import budgeted, tighten
 from ..probes.lipschitz import certified_accuracy, lipschitz_bounds, margin_gradients
-from .common import out_console, user_errors
-from .probe import _DEVICE, _JSON, _RUN, _SEED, _g, _held_out, _load, _pick, _save, probe_app
+from .common import user_errors
+from .listing import fits
+from .probe import _DEVICE, _JSON, _RUN, _SEED, _g, _held_out, _load, _pick, _save, _say, _show, _table, probe_app
 
 _CALIBRATE = typer.Option(1024, "--calibrate", help="training examples for the batch-norm statistics")
 _EXAMPLES = typer.Option(256, "--examples", "-n", help="held-out (test) examples attacked")
+
+
+def _robust_table(title: str, curves: dict[str, list[float]], eps: list[float]) -> Table:
+    """A row per attack and a column per epsilon: attack names (pgd10x1-linf-margin-cosine) are too long for column
+    headers at 80 columns, and a name column keeps them whole. Where the epsilons are too many for the terminal
+    even so (their numbers would fold), a row per attack and epsilon instead."""
+    table = _table(f"{title}; accuracy at epsilon", ["attack"] + [_g(e) for e in eps], left=("attack",))
+    for name, acc in curves.items():
+        table.add_row(name, *(f"{a:.2%}" for a in acc))
+    if fits(table):
+        return table
+    table = _table(title, ["attack", "epsilon", "accuracy"], left=("attack",))
+    for name, acc in curves.items():
+        for i, (e, a) in enumerate(zip(eps, acc)):
+            table.add_row(name if i == 0 else "", _g(e), f"{a:.2%}", end_section=i == len(eps) - 1)
+    return table
 
 
 @probe_app.command("attack")
@@ -47,14 +62,8 @@ def attack(run: Path = _RUN,
     x, y = _held_out(data, examples)
     c = robust_curve(model, x.to(dev), y.to(dev), grid, standard_attacks(norm, steps, restarts), pixel_range(data),
                      seed=seed)  # type: ignore[arg-type]
-    table = Table(title=f"robust accuracy: {cfg.model.name} on {cfg.data.name}, {c['examples']} held-out examples, "
-                        f"{norm}, {mode}", title_justify="left", box=box.SIMPLE_HEAD)
-    labels = list(c["per_attack"])
-    for col in ["epsilon", "worst of all"] + labels:
-        table.add_column(col, justify="right")
-    for i, e in enumerate(c["eps"]):
-        table.add_row(_g(e), f"{c['accuracy'][i]:.2%}", *(f"{c['per_attack'][k][i]:.2%}" for k in labels))
-    out_console.print(table)
+    _show(_robust_table(f"robust accuracy: {cfg.model.name} on {cfg.data.name}, {c['examples']} held-out examples, "
+                        f"{norm}, {mode}", {"worst of all": c["accuracy"], **c["per_attack"]}, c["eps"]))
     _save(json_out, {"probe": "attack", "run": str(run), "seed": seed, "mode": mode, **c})
 
 
@@ -79,17 +88,14 @@ def lipschitz(run: Path = _RUN, examples: int = _EXAMPLES, calibrate: int = _CAL
         raise ConfigError(f"lipschitz: {e} (model {cfg.model.name}); bounds cover additive, additive-post and plain "
                           "blocks") from None
     low = margin_gradients(model, x.to(dev), y.to(dev))
-    table = Table(title=f"Lipschitz bounds (L2): {cfg.model.name} on {cfg.data.name}, {mode}", title_justify="left",
-                  box=box.SIMPLE_HEAD)
-    for col in ("block", "kind", "Lip(F) <=", "Lip(block) <="):
-        table.add_column(col, justify="left" if col in ("block", "kind") else "right", no_wrap=col == "block")
+    table = _table(f"Lipschitz bounds (L2): {cfg.model.name} on {cfg.data.name}, {mode}",
+                   ["block", "kind", "Lip(F) <=", "Lip(block) <="], left=("block", "kind"))
     for blk in b["blocks"]:
         table.add_row(blk["name"], blk["kind"], _g(blk["branch"]), _g(blk["block"]))
-    out_console.print(table)
+    _show(table)
     cert = certified_accuracy(model, x.to(dev), y.to(dev), b["total"], [0.1, 0.5])
-    out_console.print(f"normalize {_g(b['normalize'])} x stem {_g(b['stem'])} x blocks x head {_g(b['head'])}: "
-                      f"Lip(logits) <= {_g(b['total'])}; empirical lower bound {_g(low['lower_bound'])} "
-                      f"({len(y)} held-out examples); certified L2 accuracy at 0.1 / 0.5: {cert[0]:.2%} / "
-                      f"{cert[1]:.2%}")
+    _say(f"normalize {_g(b['normalize'])} x stem {_g(b['stem'])} x blocks x head {_g(b['head'])}: "
+         f"Lip(logits) <= {_g(b['total'])}; empirical lower bound {_g(low['lower_bound'])} "
+         f"({len(y)} held-out examples); certified L2 accuracy at 0.1 / 0.5: {cert[0]:.2%} / {cert[1]:.2%}")
     _save(json_out, {"probe": "lipschitz", "run": str(run), "seed": seed, **b, "lower_bound": low["lower_bound"],
                      "margin_gradient_max": low["max"], "certified": {"0.1": cert[0], "0.5": cert[1]}})

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from .. import config as C
 from ..errors import ConfigError
@@ -41,15 +42,19 @@ def prune(run: Path = typer.Option(..., "--run", help="a finished run folder (ru
         raise ConfigError(f"{run}: the run has not finished (no {RESULT}); finish it with skiplab train --resume")
     data = load_data(cfg.data)
     folder = Path(run) / f"prune-{C.stable_hash(C.to_dict(cfg_prune), n=8)}"
-    dirs = imp(cfg, Path(run), folder, rounds, cfg_prune, data, say=out_console.print, verbose=verbose)
+    say = lambda text: out_console.print(text, markup=False)  # noqa: E731  (a path may hold brackets)
+    dirs = imp(cfg, Path(run), folder, rounds, cfg_prune, data, say=say, verbose=verbose)
     table = Table(title=f"IMP of {cfg.model.name} on {cfg.data.name} ({fraction:.0%} per round, {scope}, rewind to "
                         f"step {rewind_step})", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("round", "weights left", "test error", "folder"):
-        table.add_column(col, justify="left" if col == "folder" else "right")
+        table.add_column(col, justify="left" if col == "folder" else "right", overflow="fold")
+    # folders relative to the run, short enough for the table; the run's own path is printed whole below it (a
+    # path in a cell would be cut or folded at 80 columns), so every folder can be copied in full
     base = read_result(Path(run)) or {}
-    table.add_row("0", "100.0%", f"{base.get('final', {}).get('test_err', float('nan')):.2%}", str(run))
+    table.add_row("0", "100.0%", f"{base.get('final', {}).get('test_err', float('nan')):.2%}", "(the run)")
     for r, d in enumerate(dirs, 1):
         kept = density(load_masks(d / MASKS))
         err = (read_result(d) or {}).get("final", {}).get("test_err", float("nan"))
-        table.add_row(str(r), f"{kept:.1%}", f"{err:.2%}", str(d))
+        table.add_row(str(r), f"{kept:.1%}", f"{err:.2%}", Text(str(d.relative_to(run))))
     out_console.print(table)
+    say(f"run folder: {run} (the folders above are inside it)")

@@ -86,7 +86,8 @@ def tddft(
     steps = round(t_end / dt)
 
     gs = ground_state(ks)
-    say = out_console.print
+    def say(text: str) -> None:  # in full: soft-wrapped lines are never cut, and a bracket in a path is not markup
+        out_console.print(text, markup=False)
     say(f"{sysm.name}: {sysm.electrons} electron(s), {functional}, grid +-{box:g} bohr, dx {dx:g} ({grid.size} "
         f"points, order {order})")
     say(f"ground state: E = {gs.energy:.8f} Ha, eigenvalues {np.array2string(gs.eigenvalues, precision=5)}; SCF "

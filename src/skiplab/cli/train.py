@@ -11,6 +11,7 @@ from .. import config as C
 from ..errors import ConfigError
 from ..pruning import rewind_file
 from ..train import SaveWeightsAt, distributed as D
+from ..train.callbacks import TENSORBOARD, TensorBoardLog, tensorboard_writer
 from ..train.config import TrainConfig
 from ..train.experiment import (DataConfig, Existing, ModelConfig, RunConfig, RunHooks, load_data, locate_run,
                                 resolve_run_config, run_training, training_device)
@@ -21,8 +22,23 @@ _T, _D, _M, _R = (C.field_help(TrainConfig), C.field_help(DataConfig), C.field_h
                   C.field_help(RunConfig))
 
 
+LOGS = ("tensorboard",)  # where --log sends the metrics besides metrics.jsonl, which every run writes
+
+
 def _pct(x: object) -> str:
     return f"{x:.2%}" if isinstance(x, float) else "n/a"
+
+
+def _logs(values: Optional[List[str]]) -> set[str]:
+    """The --log targets (repeatable or comma-separated). Not part of the run's config: logging changes no result,
+    so a run logged or not has the same hash and folder."""
+    asked = {v.strip() for text in values or [] for v in text.split(",") if v.strip()}
+    bad = sorted(asked - set(LOGS))
+    if bad:
+        raise ConfigError(f"--log: {bad[0]!r} is not one of {', '.join(LOGS)} (metrics.jsonl is always written)")
+    if "tensorboard" in asked:
+        tensorboard_writer()  # missing package: refuse before any data is read or anything written
+    return asked
 
 
 @user_errors
@@ -50,6 +66,11 @@ def train(
         None, "--save-weights-at", help="also save the weights after K optimizer steps to rewind-K.safetensors in the "
                                         "run folder (repeatable; 0 is the initialization): what `skiplab prune "
                                         "--rewind-step K` rewinds to"),
+    # the backslash keeps rich's help from reading [tensorboard] as a markup tag and dropping it
+    log: Optional[List[str]] = typer.Option(
+        None, "--log", help=f"also log each epoch's metrics to: tensorboard (event files in <run folder>/"
+                            f"{TENSORBOARD}/, for `tensorboard --logdir`; needs pip install "
+                            "'skiplab\\[tensorboard]'). metrics.jsonl is always written"),
 ) -> None:
     """Train a model. A finished run with the same config is found and reported, not redone.
 
@@ -66,7 +87,9 @@ def train(
     steps = sorted(set(save_weights_at or []))
     if steps and steps[0] < 0:
         raise ConfigError(f"--save-weights-at must be >= 0, got {steps[0]}")
-    hooks = RunHooks(callbacks=lambda d: [SaveWeightsAt(k, d / rewind_file(k)) for k in steps])
+    logs = _logs(log)
+    hooks = RunHooks(callbacks=lambda d: [SaveWeightsAt(k, d / rewind_file(k)) for k in steps]
+                     + ([TensorBoardLog(d / TENSORBOARD)] if "tensorboard" in logs else []))
     with D.from_torchrun(cfg.train.device):  # under torchrun: one rank of a DDP run; otherwise a no-op
         training_device(cfg.train)  # a device this machine lacks is refused before the data is read
         dataset = load_data(cfg.data)
@@ -78,15 +101,22 @@ def train(
     r = outcome.result
     final = r.get("final", {})
     if outcome.reused:
-        err_console.print(f"already finished (same config): {outcome.run_dir}  (--force to train again)")
+        err_console.print(f"already finished (same config): {outcome.run_dir}  (--force to train again)", markup=False)
         for k in (k for k in steps if not (outcome.run_dir / rewind_file(k)).exists()):
-            err_console.print(f"  no {rewind_file(k)} in it: it was trained without --save-weights-at {k}")
+            err_console.print(f"  no {rewind_file(k)} in it: it was trained without --save-weights-at {k}",
+                              markup=False)
+        if "tensorboard" in logs:  # trained without --log: its metrics.jsonl becomes the event file now
+            board = TensorBoardLog(outcome.run_dir / TENSORBOARD)
+            board.backfill(outcome.run_dir)
+            board.close()
     status = r.get("status")
     if status == "diverged":
         err_console.print(f"[{cfg.model.name}] diverged (non-finite loss) at step {r.get('diverged_step')}; "
-                          "the last good checkpoint is kept")
+                          "the last good checkpoint is kept", markup=False)
     out_console.print(
         f"{cfg.model.name} on {cfg.data.name}: {status} after {final.get('epoch', 0)} epochs, "
         f"train error {_pct(final.get('train_err'))}, test error {_pct(final.get('test_err'))}"
         + (f" ({outcome.seconds:.1f}s)" if not outcome.reused else "")
-        + f"\n  run folder: {outcome.run_dir}")
+        + f"\n  run folder: {outcome.run_dir}"
+        + (f"\n  tensorboard: tensorboard --logdir {outcome.run_dir / TENSORBOARD}" if "tensorboard" in logs else ""),
+        markup=False)  # paths and names in full: a bracket in them is text, not a style

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+from . import distributed as D
 from .config import TrainConfig
 
 
@@ -145,3 +147,83 @@ class WeightSnapshots(Callback):
         if history.status != "diverged":
             self._take(state)
         self._save_index()
+
+
+TENSORBOARD = "tensorboard"  # the folder of a run the event files go to
+TENSORBOARD_INSTALL = "pip install 'skiplab[tensorboard]'"
+
+
+def tensorboard_writer() -> Any:
+    """torch's SummaryWriter class; a ConfigError naming the extra to install when the tensorboard package is
+    missing (torch ships the writer, the event-file format lives in tensorboard)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError(f"--log tensorboard needs the tensorboard package, an optional extra: "
+                          f"{TENSORBOARD_INSTALL}") from None
+    return SummaryWriter
+
+
+def tensorboard_tag(key: str) -> str:
+    """The scalar's name for a metrics.jsonl key: its first underscore becomes a slash, so TensorBoard shows
+    train/loss beside train/err and test/loss beside test/err (train_loss -> train/loss, lr -> lr)."""
+    return key.replace("_", "/", 1)
+
+
+class TensorBoardLog(Callback):
+    """Writes every epoch's row of metrics.jsonl (train and test loss and error, lr, times; the epoch is the step)
+    as TensorBoard scalars into `folder`, flushed after every epoch, so an interrupted run keeps what it logged.
+    Only rank 0 writes under torchrun, as it alone writes metrics.jsonl. Each training session adds an event file
+    (TensorBoard reads a folder's files together); a run that resumes or is reused without any event file yet gets
+    its earlier epochs from metrics.jsonl first (`backfill`). Checks at construction that tensorboard is installed,
+    so a run that cannot log refuses to start."""
+
+    SKIP = ("epoch",)  # the step axis, not a scalar
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._writer_class = tensorboard_writer()
+        self.writer: Any = None
+
+    def has_events(self) -> bool:
+        return any(self.folder.glob("events.out.tfevents.*"))
+
+    def _open(self) -> None:
+        if self.writer is None:
+            self.writer = self._writer_class(log_dir=str(self.folder))
+
+    def backfill(self, run_dir: Path, epochs: int | None = None) -> int:
+        """Logs the first `epochs` rows (all: None) of run_dir/metrics.jsonl, unless `folder` already holds event
+        files (they would be logged twice). Returns how many rows it logged."""
+        import json
+        metrics = Path(run_dir) / "metrics.jsonl"
+        if self.has_events() or not metrics.exists():
+            return 0
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()][:epochs]
+        self._open()
+        for row in rows:
+            self.on_epoch_end(None, row)  # type: ignore[arg-type]  (the state is not read)
+        return len(rows)
+
+    def on_fit_start(self, state: TrainState) -> None:
+        if not D.is_main():
+            return
+        if state.epoch > 0 and state.run_dir is not None:  # resuming a run first trained without --log
+            self.backfill(state.run_dir, state.epoch)
+        self._open()
+
+    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        for key, value in metrics.items():
+            if key not in self.SKIP and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(tensorboard_tag(key), value, global_step=metrics["epoch"])
+        self.writer.flush()
+
+    def on_fit_end(self, state: TrainState, history: History) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
