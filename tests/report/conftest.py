@@ -1,5 +1,7 @@
 """Shared fixtures: the hand-written results.json (every panel kind, all three verdicts, verification and empirical
-claims, nulls for NaN, missing optional fields) copied into a fresh folder, rendered once per module."""
+claims, nulls for NaN, missing optional fields; two calls' provenance, one claim without any; per-seed values on
+some means; configs grouped by all but the seed and in the older {label: config} form; long unbroken words a phone
+must wrap) copied into a fresh folder, rendered once per module."""
 
 import base64
 import io

@@ -72,6 +72,21 @@ BAD = [
      "unregistered"),
     ("history-reason", _broken(lambda r: r["claims"][2]["rule_registration"]["history"][0].update(reason=3)),
      "claims[euler-stability].rule_registration.history[0].reason: expected a string, got a number"),
+    # per-seed values, versions per claim, grouped configs
+    ("string-seed-value", _broken(lambda r: r["claims"][0]["intervals"][0]["values"].insert(0, "0.1")),
+     "claims[degradation].intervals[0].values[0]: expected a number or null, got a string"),
+    ("cell-values-not-a-list", _broken(lambda r: r["claims"][0]["numbers"]["rows"][0][3].update(values=0.1)),
+     "claims[degradation].numbers.rows[0][3].values: expected a list, got a number"),
+    ("nested-version", _broken(lambda r: r["claims"][0]["provenance"]["versions"].update(torch={"v": 2})),
+     "claims[degradation].provenance.versions.torch: expected a string, got an object"),
+    ("config-group-without-runs", _broken(lambda r: r["claims"][0]["configs"][1].pop("runs")),
+     "claims[degradation].configs[1].runs: expected a list, got null"),
+    ("config-group-seeds", _broken(lambda r: r["claims"][0]["configs"][1]["seeds"].append(4)),
+     "claims[degradation].configs[1].seeds: has 3 entries but there are 2 runs"),
+    ("configs-not-a-list", _broken(lambda r: r["claims"][0].update(configs="plain8")),
+     "claims[degradation].configs: expected a list, got a string"),
+    ("yformat", _broken(lambda r: r["claims"][0]["figures"][0]["panels"][0].update(yformat="%")),
+     "claims[degradation].figures[degradation-curves].panels[0].yformat: '%' is not one of percent, float"),
 ]
 
 

@@ -11,9 +11,18 @@ from .conftest import FIXTURE, fixture_results
 README = f"# title\n\nintro | 1.5x\n\n{BEGIN}\n| a hand-typed | table |\n{END}\n\n## after\n\n3 seeds\n"
 
 
+def _one_call() -> dict:
+    """The fixture as one call wrote it: its claims without their own provenance (the fixture has two calls)."""
+    results = fixture_results()
+    for c in results["claims"]:
+        c.pop("provenance", None)
+    return results
+
+
 def test_the_block_has_one_row_per_claim_and_names_its_source():
-    lines = verdict_block(fixture_results(), "results/quick/results.json").splitlines()
-    assert lines[:2] == ["| claim | kind | verdict | replicated | first judged effect (all in the report) |", "|---|---|---|---|---|"]
+    lines = verdict_block(_one_call(), "results/quick/results.json").splitlines()
+    assert lines[:2] == ["| claim | kind | verdict | replicated | first judged effect (all in the report) |",
+                         "|---|---|---|---|---|"]
     assert lines[2:6] == [
         "| [degradation](docs/claims.md#degradation) | empirical | ✅ **supported** | yes | "
         r"plain depth effect: +3.90 \[+3.01, +4.79\] vs 2.88 points (1 of 3) |",
@@ -22,11 +31,12 @@ def test_the_block_has_one_row_per_claim_and_names_its_source():
         "| — |",
         "| [lesion-robustness](docs/claims.md#lesion-robustness) | empirical | ✅ **supported** | — | — |"]
     assert lines[6:] == ["", "Generated from `results/quick/results.json`, written by `skiplab reproduce --scale "
-                         "quick --seeds 3` (3 seeds, 2026-11-27, 62.1 min on cpu); regenerate with `python -m skiplab.report.readme`."]
+                         "quick --seeds 3` (3 seeds, 2026-11-27, 62.1 min on cpu); regenerate with "
+                         "`python -m skiplab.report.readme`."]
 
 
 def test_a_merged_file_names_each_call_with_the_claims_it_wrote():
-    results = fixture_results()
+    results = _one_call()
     later = {"command": "skiplab reproduce euler-stability", "created": "2026-12-05T10:00:00Z", "seeds": 3,
              "scale": "quick", "device": "cpu", "wall_time": 90.0}
     results["claims"][2]["provenance"] = later

@@ -10,10 +10,14 @@ from PIL import Image
 
 import skiplab.report
 from skiplab.report import load_results, render_report
-from skiplab.report.figures import DPI, PANEL_W
-from skiplab.report.text import cell, duration
+from skiplab.report.figures import DPI, LEGEND_PAD_IN, LEGEND_ROW_IN, PANEL_H, PANEL_W
+from skiplab.report.text import cell, duration, plain
 
 from .conftest import FIGURE_IDS, PANELS, data_uri_pngs, fixture_results, write_results
+
+# per figure of the fixture: the lines of its title (wrapped to the figure's width), the lines of its tallest legend
+TITLE_LINES = {"degradation-curves": 1, "degradation-final": 1, "jacobian-eigs": 1, "euler-growth": 0}
+LEGEND_ROWS = {"degradation-curves": 1, "degradation-final": 1, "jacobian-eigs": 2, "euler-growth": 1}
 
 
 def test_writes_the_html_the_markdown_and_one_png_per_figure(rendered):
@@ -33,18 +37,20 @@ def test_html_holds_every_claim_verdict_reason_commit_and_header(rendered):
     assert "<dt>rule commit</dt><dd><code>9e8d7c6b5a</code></dd>" in html and "<code>uncommitted</code>" not in html
     assert "plain-56 train error 4.10% ± 0.30% vs plain-8 0.20% ± 0.10%; resnet-56 0.10%." in html
     assert "4 claims: 2 supported, 1 not supported, 1 inconclusive" in html
-    # the run header
+    # the run header (every call: test_provenance.py)
     assert "<code>skiplab reproduce --scale quick --seeds 3</code>" in html
     assert "torch 2.13.0+cpu" in html and "2026-11-27T08:00:00Z" in html
     assert "1 h 02 min" in html and "1 min 01 s" in html and "4.3 s" in html
-    assert "<details><summary>configs (2 runs)</summary>" in html and "&quot;plain56&quot;" in html
+    assert "<h3>Configs (5 runs in 2 configurations)</h3>" in html and "&quot;plain56&quot;" in html
 
 
 def test_numbers_are_formatted_per_column(rendered):
     html = (rendered[0] / "report.html").read_text()
-    cells = re.findall(r"<td class=num>([^<]*)</td>", html)
+    cells = re.findall(r"<td class=num>([^<]*)", html)  # a cell's text, before any per-seed values folded under it
     for expected in ["12,345", "853,018", "0.20% ± 0.10%", "4.10% ± 0.30%", "7.10% ± 0.60%", "0.0123 ± 0.0011",
-                     "n/a (n=2)", "0.0045", "0.41 ± 0.02", "1.38", "n/a", "1.20% ± 0.40%", "71.00% ± 5.00%"]:
+                     "n/a (n=2)", "0.0045", "0.41 ± 0.02", "1.38", "n/a", "1.20% ± 0.40%", "71.00% ± 5.00%",
+                     # tiny and large plain numbers: scientific notation, 4 significant digits, mean and std alike
+                     "8.767e-08 ± 1.519e-07", "2.528e+04"]:
         assert expected in cells, expected
     assert "<td>diverged: 0 of 3</td>" in html  # a text column stays left-aligned text
 
@@ -56,6 +62,14 @@ def test_cell_and_duration_known_answers():
     assert cell(1234567, "int") == "1,234,567" and cell(0.5, None) == "0.5" and cell(7, None) == "7"
     assert cell(None, "percent") == "n/a" and cell(True, None) == "yes" and cell("x", "percent") == "x"
     assert cell(float("nan"), "float") == "n/a"
+    # one format per quantity: rates in % with 2 decimals; other numbers 4 significant digits, decimals from 0.001
+    # to 10,000, else scientific with all 4 digits (so 2.53e-11 and 1.737e-11 of one column line up)
+    assert [plain(x) for x in (0.4878, 0.2635, 255.94, 0.00123, 9999.4, 0)] == \
+        ["0.4878", "0.2635", "255.9", "0.00123", "9999", "0"]
+    assert [plain(x) for x in (8.767e-08, 2.53e-11, 1.737e-11, 99999.0, 1892828544936618.8, -3e-4)] == \
+        ["8.767e-08", "2.530e-11", "1.737e-11", "1.000e+05", "1.893e+15", "-3.000e-04"]
+    assert cell({"mean": 8.767e-08, "std": 1.519e-07, "n": 6}, "float", 6) == "8.767e-08 ± 1.519e-07"
+    assert cell({"mean": 0.4878, "std": 0.2635, "n": 6}, "percent", 6) == "48.78% ± 26.35%"
     assert [duration(s) for s in (None, 8.26, 125, 3725.4)] == ["—", "8.3 s", "2 min 05 s", "1 h 02 min"]
 
 
@@ -73,7 +87,8 @@ def test_strings_are_escaped(rendered):
     folder, _ = rendered
     html = (folder / "report.html").read_text()
     assert "<script" not in html.lower() and "<b>tag</b>" not in html
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html and "a | pipe &amp; &lt;b&gt;tag&lt;/b&gt;" in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "a | pipe &amp; &lt;b&gt;tag&lt;/b&gt;" in html
     md = (folder / "report.md").read_text()
     assert not re.search(r"(?<!\\)<(script|b>)", md) and r"\<script\>" in md and r"a \| pipe \& \<b\>tag\</b\>" in md
 
@@ -92,9 +107,11 @@ def test_each_figure_is_embedded_once_as_a_sane_png(rendered):
     assert len(imgs) == len(FIGURE_IDS) == html.count("<img ")
     for fid, img in zip(FIGURE_IDS, imgs):
         assert img.format == "PNG"
-        # panels side by side, PANEL_W inches each at DPI; one row; a title adds a strip on top
+        # panels side by side, PANEL_W inches each at DPI; one row; a title adds a strip on top, the legends one
+        # below (one line of entries each here: LEGEND_ROW_IN + LEGEND_PAD_IN; the tallest legend sets the strip)
         assert img.width == round(PANEL_W * DPI * PANELS[fid]), fid
-        assert 350 <= img.height <= 450, (fid, img.size)
+        inches = PANEL_H + TITLE_LINES[fid] * 0.3 + LEGEND_ROWS[fid] * LEGEND_ROW_IN + LEGEND_PAD_IN
+        assert abs(img.height - inches * DPI) <= 1, (fid, img.size)  # Matplotlib truncates to whole pixels
         on_disk = Image.open(folder / "figures" / f"{fid}.png")
         assert on_disk.size == img.size and np.array_equal(np.asarray(on_disk), np.asarray(img))
 

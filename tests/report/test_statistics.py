@@ -10,9 +10,10 @@ import re
 import pytest
 
 from skiplab.claims.core import stats
+from skiplab.report import render_report
 from skiplab.report import stats_text as S
 
-from .conftest import fixture_results
+from .conftest import fixture_results, write_results
 
 
 def _section(page: str, claim: str) -> str:
@@ -35,23 +36,39 @@ def pages(rendered):
 def test_the_intervals_table_prints_rates_in_points_and_the_margin_used_beside_the_registered_one(pages):
     html, md = pages
     table = re.search(r'<table class="intervals">(.*?)</table>', _section(html, "degradation"), re.S).group(1)
-    assert re.findall(r"<th>(.*?)</th>", table) == ["effect", "mean", "95% interval", "margin used (registered)",
-                                                    "noise (1 SE)", "seeds", "call"]
+    assert re.findall(r"<th>(.*?)</th>", table) == ["effect", "mean", "per seed", "95% interval",
+                                                    "margin used (registered)", "noise (1 SE)", "seeds", "call"]
     assert _rows(table) == [
-        # a rate: 0.039 is +3.90 points; the margin 0.02 was raised to 2 SE of the binomial noise, 2.88
-        ["plain depth effect (points)", "+3.90", "[+3.01, +4.79]", "2.88 (registered 2.00)",
-         "1.44, binomial SE of one run on 450 examples", "6", "above"],
+        # a rate: 0.039 is +3.90 points, as are its per-seed values; the margin 0.02 was raised to 2 SE of the
+        # binomial noise, 2.88
+        ["plain depth effect (points)", "+3.90", "seeds 0-5: +3.50, +4.00, +3.60, +4.20, +4.10, +4.00",
+         "[+3.01, +4.79]", "2.88 (registered 2.00)", "1.44, binomial SE of one run on 450 examples", "6", "above"],
         # a plain number: margin used = registered, so it is printed once
-        ["early-layer log ratio", "-1.00", "[-1.46, -0.54]", "0.69", "0.19, seed-to-seed SE (sd / sqrt(k))", "6",
-         "below"],
-        # a tiny value keeps 3 significant digits; null (NaN) bounds and noise read n/a
-        ["residual slope", "+0.00123", "[n/a, n/a]", "0.00", "n/a, seed-to-seed SE (sd / sqrt(k))", "1", "unclear"],
+        ["early-layer log ratio", "-1.00", "seeds 0-5: -1.20, -0.80, -1.10, -0.90, -1.30, -0.70", "[-1.46, -0.54]",
+         "0.69", "0.19, seed-to-seed SE (sd / sqrt(k))", "6", "below"],
+        # a tiny value keeps 3 significant digits; null (NaN) bounds and noise read n/a; no per-seed values written
+        ["residual slope", "+0.00123", "—", "[n/a, n/a]", "0.00", "n/a, seed-to-seed SE (sd / sqrt(k))", "1",
+         "unclear"],
     ]
-    assert "| plain depth effect (points) | +3.90 | \\[+3.01, +4.79\\] | 2.88 (registered 2.00) | 1.44, binomial SE " \
-           "of one run on 450 examples | 6 | above |" in md
-    assert "|---|---:|---:|---:|---|---:|---|" in md
+    assert "| plain depth effect (points) | +3.90 | seeds 0-5: +3.50, +4.00, +3.60, +4.20, +4.10, +4.00 | " \
+           "\\[+3.01, +4.79\\] | 2.88 (registered 2.00) | 1.44, binomial SE of one run on 450 examples | 6 | above |" \
+           in md
+    assert "|---|---:|---|---:|---:|---|---:|---|" in md
     # claims without effects get no table
     assert html.count('<table class="intervals">') == 1 and md.count("### Effects judged") == 1
+
+
+def test_an_intervals_table_without_per_seed_values_has_no_such_column(tmp_path):
+    """A results.json written before effects carried their values renders as before: seven columns."""
+    results = fixture_results()
+    for c in results["claims"]:
+        c["figures"] = []
+        for e in c.get("intervals") or []:
+            e.pop("values", None)
+    paths = render_report(write_results(tmp_path, results))
+    html, md = paths["report.html"].read_text(), paths["report.md"].read_text()
+    assert "<th>mean</th><th>95% interval</th>" in html and "per seed</th>" not in html
+    assert "|---|---:|---:|---:|---|---:|---|" in md
 
 
 def test_the_verdict_tables_say_whether_each_verdict_replicated(pages):

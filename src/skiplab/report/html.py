@@ -19,17 +19,24 @@ _CSS = """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg-alt: #f6f8fa; }
 body { font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--fg);
        max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; }
+/* Nothing may widen the page past a phone's screen: long ids, commands and paths break anywhere, and wide
+   content (tables, code blocks) scrolls inside its own box instead. */
+h1, h2, h3, p, li, dd, summary, figcaption, .statement { overflow-wrap: anywhere; }
 h1 { font-size: 1.7em; margin: 0 0 4px; }
 h2 { font-size: 1.35em; margin: 40px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
 h3 { font-size: 1.05em; margin: 22px 0 8px; }
 .sub, .muted { color: var(--muted); }
 code, pre { font: 0.88em/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-code { background: var(--bg-alt); padding: 1px 5px; border-radius: 4px; }
-pre { background: var(--bg-alt); padding: 12px; border-radius: 6px; overflow-x: auto; max-height: 480px; }
+code { background: var(--bg-alt); padding: 1px 5px; border-radius: 4px; overflow-wrap: anywhere; }
+pre { background: var(--bg-alt); padding: 12px; border-radius: 6px; overflow-x: auto; max-height: 480px;
+      max-width: 100%; box-sizing: border-box; }
 table { border-collapse: collapse; margin: 6px 0 14px; }
 th, td { border: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
 th { background: var(--bg-alt); font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num details { white-space: normal; min-width: 9em; text-align: left; }
+details.seeds { margin: 2px 0 0; font-size: 0.85em; }
+td.seeds { font-size: 0.85em; min-width: 11em; font-variant-numeric: tabular-nums; }
 table.verdicts { width: 100%; }
 table.verdicts td:nth-child(1), table.verdicts td:nth-child(3), table.verdicts td:nth-child(4) {
   white-space: nowrap; }
@@ -39,14 +46,16 @@ table.verdicts td:nth-child(1), table.verdicts td:nth-child(3), table.verdicts t
 .v-supported { background: #1a7f37; color: #fff; }
 .v-not-supported { background: #cf222e; color: #fff; }
 .v-inconclusive { background: #f0b400; color: #1f2328; }
-dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 8px 0; }
+dl.facts { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 4px 16px; margin: 8px 0; }
 dl.facts dt { color: var(--muted); }
-dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+dl.facts dd { margin: 0; min-width: 0; }
 .alert { color: #cf222e; font-weight: 600; }
-ol.history { margin: 4px 0; padding-left: 22px; }
+ol.history, ol.calls { margin: 4px 0; padding-left: 22px; }
+ol.calls > li { margin-bottom: 10px; }
 .statement { font-size: 1.05em; border-left: 4px solid var(--line); margin: 8px 0; padding: 2px 12px; }
 figure { margin: 18px 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
+img { max-width: 100%; height: auto; }
+figure img { border: 1px solid var(--line); border-radius: 4px; box-sizing: border-box; }
 figcaption { margin-top: 4px; color: var(--muted); }
 figcaption b { color: var(--fg); }
 details { margin: 10px 0; }
@@ -55,7 +64,7 @@ a { color: #0969da; text-decoration: none; }
 a:hover { text-decoration: underline; }
 @media (max-width: 640px) {
   body { font-size: 14px; padding: 12px 10px 40px; }
-  dl.facts { grid-template-columns: 1fr; gap: 0; }
+  dl.facts { grid-template-columns: minmax(0, 1fr); gap: 0; }
   dl.facts dd { margin-bottom: 8px; }
   th, td { padding: 4px 6px; }
   /* the verdict table as one card per claim: id, kind, badge, replicated on a line, the reason below */
@@ -87,9 +96,9 @@ def render_html(results: dict, pngs: dict[str, bytes]) -> str:
         "<h1>skiplab report</h1>",
         f'<p class="sub">{escape(T.verdict_counts(claims))}</p>',
         _verdict_tables(claims, anchors),
-        _run_header(results),
+        _run_header(results, anchors),
     ]
-    parts += [_claim_section(c, anchors[c["id"]], results.get("seeds"), pngs) for c in claims]
+    parts += [_claim_section(c, anchors[c["id"]], results, pngs) for c in claims]
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
 
@@ -121,35 +130,78 @@ def _code_or_dash(v: object) -> str:
     return f"<code>{escape(str(v))}</code>" if v else T.DASH
 
 
-def _run_header(results: dict) -> str:
-    e = lambda v: escape(T.or_dash(v))  # noqa: E731
-    return '<section id="run"><h2>Run</h2>' + _facts([
-        ("command", _code_or_dash(results.get("command"))),
-        ("scale", e(results.get("scale"))),
-        ("seeds", e(results.get("seeds"))),
-        ("data", e(results.get("data"))),
-        ("versions", escape(T.versions_text(results))),
-        ("total wall time", escape(T.duration(results.get("wall_time")))),
-        ("created", e(results.get("created"))),
-    ]) + "</section>"
+def _call(p: dict) -> str:
+    """One call's facts: its command as code; when, with how many seeds, at which scale, where and how long; the
+    versions of what ran it."""
+    return _facts([("command", _code_or_dash(p.get("command"))), ("call", escape(T.call_text(p))),
+                   ("versions", escape(T.versions_text(p)))])
+
+
+def _run_header(results: dict, anchors: dict[str, str]) -> str:
+    """The data and every distinct call that wrote the file, oldest first, each with the claims it wrote: a
+    merged file (claims of several `reproduce` calls) credits no call with another's work."""
+    calls = T.calls(results)
+    items = []
+    for p, ids in calls:
+        links = ", ".join(f'<a href="#{anchors[i]}">{escape(i)}</a>' for i in ids) or T.DASH
+        items.append(f"<li>{_call(p)}{_facts([('claims', links)])}</li>")
+    return ('<section id="run"><h2>Run</h2>'
+            + _facts([("data", escape(T.or_dash(results.get("data")))),
+                      ("written by", f"{len(calls)} call{'s' if len(calls) != 1 else ''} of skiplab, oldest first")])
+            + f'<ol class="calls">{"".join(items)}</ol></section>')
+
+
+def _seeds(values: list[str]) -> str:
+    """Per-seed values, collapsed under the mean they make."""
+    return f'<details class="seeds"><summary>per seed</summary>{escape(T.seeds_list(values))}</details>'
 
 
 def _numbers_table(numbers: dict, seeds: object) -> str:
     columns, rows, numeric = T.numbers_rows(numbers, seeds)
+    per_seed = T.numbers_seeds(numbers)
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f'<td{" class=num" if num else ""}>{escape(v)}</td>'
-                                    for v, num in zip(row, numeric)) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f'<td{" class=num" if num else ""}>{escape(v)}{_seeds(ps) if ps else ""}</td>'
+                                    for v, num, ps in zip(row, numeric, row_seeds)) + "</tr>"
+                   for row, row_seeds in zip(rows, per_seed))
     return (f'<div class="scroll"><table class="numbers"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
             "</table></div>")
 
 
 def _intervals_table(intervals: list[dict]) -> str:
-    """Each effect the rule judged: mean, interval, margin, noise, seeds, call (claims/core/stats.py)."""
-    head = "".join(f"<th>{escape(c)}</th>" for c in S.interval_header(intervals))
-    body = "".join("<tr>" + "".join(f'<td{"" if j in (0, 4, 6) else " class=num"}>{escape(v)}</td>'
-                                    for j, v in enumerate(S.interval_row(e))) + "</tr>" for e in intervals)
-    return (f'<div class="scroll"><table class="intervals"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
-            f'</table></div><p class="muted">{escape(S.INTERVAL_NOTE)}</p>')
+    """Each effect the rule judged: mean (and its per-seed values), interval, margin, noise, seeds, call
+    (claims/core/stats.py)."""
+    header = S.interval_header(intervals)
+    text_cols = {0, 4, 6}  # the effect's name, how noise was estimated, and the call are words, the rest numbers
+    with_seeds = S.has_seeds(intervals)
+    rows = []
+    for e in intervals:
+        cells = [f'<td{"" if j in text_cols else " class=num"}>{escape(v)}</td>'
+                 for j, v in enumerate(S.interval_row(e))]
+        if with_seeds:  # few (one per seed) and the evidence itself: shown, not collapsed
+            values = S.interval_seeds(e)
+            cells.insert(2, f'<td class="seeds">{escape(T.seeds_list(values)) if values else T.DASH}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    if with_seeds:
+        header = header[:2] + ["per seed"] + header[2:]
+    head = "".join(f"<th>{escape(c)}</th>" for c in header)
+    return (f'<div class="scroll"><table class="intervals"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
+            f'</tbody></table></div><p class="muted">{escape(S.INTERVAL_NOTE)}</p>')
+
+
+def _configs(configs: dict | list) -> str:
+    """Every run's resolved config, one collapsed block per group of runs equal but for the seed."""
+    groups = T.config_groups(configs)
+    if not groups:
+        return ""
+    out = [f"<h3>Configs ({escape(T.runs_count(groups))})</h3>"]
+    for g in groups:
+        folders = "".join(f"<li><code>{escape(f)}</code></li>" for f in g.get("folders") or [])
+        runs = ", ".join(g.get("runs") or [])
+        out.append(f"<details><summary>{escape(T.group_line(g))}</summary>"
+                   + _facts([("runs", escape(runs or T.DASH))]
+                            + ([("folders", f"<ul>{folders}</ul>")] if folders else []))
+                   + f"<pre>{escape(T.configs_json(g.get('config') or {}))}</pre></details>")
+    return "\n".join(out)
 
 
 def _replication(c: dict) -> str:
@@ -182,7 +234,7 @@ def _figure(fig: dict, png: bytes) -> str:
             f"<figcaption>{cap}</figcaption></figure>")
 
 
-def _claim_section(c: dict, anchor: str, seeds: object, pngs: dict[str, bytes]) -> str:
+def _claim_section(c: dict, anchor: str, results: dict, pngs: dict[str, bytes]) -> str:
     e = lambda v: escape(T.or_dash(v))  # noqa: E731
     out = [f'<section class="claim" id="{anchor}">', f"<h2>{escape(c['id'])} {badge(c['verdict'])}</h2>"]
     if c.get("statement"):
@@ -197,16 +249,15 @@ def _claim_section(c: dict, anchor: str, seeds: object, pngs: dict[str, bytes]) 
         ("budget", e(c.get("budget"))),
         ("compute time (its runs, summed, + measuring)", escape(T.duration(c.get("wall_time")))),
     ]))
+    out += ["<h3>Provenance</h3>", _call(T.provenance(c, results))]
     if c.get("intervals"):
         out += ["<h3>Effects judged</h3>", _intervals_table(c["intervals"])]
     if c.get("numbers"):
-        out += ["<h3>Numbers</h3>", _numbers_table(c["numbers"], seeds)]
+        out += ["<h3>Numbers</h3>", _numbers_table(c["numbers"], results.get("seeds"))]
     if c.get("figures"):
         out.append("<h3>Figures</h3>")
         out += [_figure(f, pngs[f["id"]]) for f in c["figures"]]
     if c.get("configs"):
-        n = len(c["configs"])
-        out.append(f"<details><summary>configs ({n} run{'s' if n != 1 else ''})</summary>"
-                   f"<pre>{escape(T.configs_json(c['configs']))}</pre></details>")
+        out.append(_configs(c["configs"]))
     out += ['<p class="muted"><a href="#verdicts">&uarr; verdict table</a></p>', "</section>"]
     return "\n".join(out)

@@ -52,21 +52,22 @@ def render_markdown(results: dict) -> str:
         out += _table(["claim", "kind", "verdict", "replicated", "reason"],
                       [[f"[{esc(c['id'])}](#{anchors[c['id']]})", esc(c["kind"]), _verdict(c["verdict"]),
                         esc(S.replicated(c)), esc(T.or_dash(c.get("reason")))] for c in members])
-    cmd = results.get("command")
-    out += ["## Run", ""]
-    out += [f"- **{k}:** {v}" for k, v in [
-        ("command", _code(cmd) if cmd else T.DASH),
-        ("scale", esc(T.or_dash(results.get("scale")))),
-        ("seeds", esc(T.or_dash(results.get("seeds")))),
-        ("data", esc(T.or_dash(results.get("data")))),
-        ("versions", esc(T.versions_text(results))),
-        ("total wall time", T.duration(results.get("wall_time"))),
-        ("created", esc(T.or_dash(results.get("created")))),
-    ]]
+    calls = T.calls(results)
+    out += ["## Run", "", f"- **data:** {esc(T.or_dash(results.get('data')))}",
+            f"- **written by:** {len(calls)} call{'s' if len(calls) != 1 else ''} of skiplab, oldest first", ""]
+    for k, (p, ids) in enumerate(calls, 1):
+        out += [f"{k}. {_call_line(p)}", "   - **claims:** " + (", ".join(
+            f"[{esc(i)}](#{anchors[i]})" for i in ids) or T.DASH)]
     out.append("")
     for c in claims:
-        out += _claim(c, anchors[c["id"]], results.get("seeds"))
+        out += _claim(c, anchors[c["id"]], results)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _call_line(p: dict) -> str:
+    """One call: its command as code, then its facts on one line."""
+    cmd = p.get("command")
+    return f"{_code(cmd) if cmd else T.DASH}; {esc(T.call_text(p))}; versions {esc(T.versions_text(p))}"
 
 
 def _registration(c: dict) -> tuple[str, str, list[str]]:
@@ -80,7 +81,7 @@ def _registration(c: dict) -> tuple[str, str, list[str]]:
     return "rule registration", f"❗ **{esc(line)}**" if alert else esc(line), history
 
 
-def _claim(c: dict, anchor: str, seeds: object) -> list[str]:
+def _claim(c: dict, anchor: str, results: dict) -> list[str]:
     # An explicit anchor: heading-derived ids differ between renderers, the verdict table's links must not.
     out = [f'<a id="{anchor}"></a>', "", f"## {esc(c['id'])}: {_verdict(c['verdict'])}", ""]
     if c.get("statement"):
@@ -95,6 +96,7 @@ def _claim(c: dict, anchor: str, seeds: object) -> list[str]:
         *([("replication", esc(S.replication_line(c)))] if "replication" in c else []),
         ("budget", esc(T.or_dash(c.get("budget")))),
         ("compute time (its runs, summed, + measuring)", T.duration(c.get("wall_time"))),
+        ("produced by", _call_line(T.provenance(c, results))),
     ]
     for k, v in facts:
         out.append(f"- **{k}:** {v}")
@@ -106,23 +108,49 @@ def _claim(c: dict, anchor: str, seeds: object) -> list[str]:
         out += [f"- seeds {esc(s)}: {_verdict(v)}: {esc(why)}" for s, v, why in S.halves(c)]
         out += ["", "</details>", ""]
     if c.get("intervals"):
-        out += ["### Effects judged", ""]
-        out += _table([esc(h) for h in S.interval_header(c["intervals"])],
-                      [[esc(v) for v in S.interval_row(e)] for e in c["intervals"]],
-                      [j not in (0, 4, 6) for j in range(7)])
-        out += [esc(S.INTERVAL_NOTE), ""]
+        out += ["### Effects judged", ""] + _intervals(c["intervals"]) + [esc(S.INTERVAL_NOTE), ""]
     if c.get("numbers"):
-        columns, rows, numeric = T.numbers_rows(c["numbers"], seeds)
+        columns, rows, numeric = T.numbers_rows(c["numbers"], results.get("seeds"))
         out += ["### Numbers", ""]
         out += _table([esc(col) for col in columns], [[esc(v) for v in row] for row in rows], numeric)
+        out += _numbers_seeds(c["numbers"], rows)
     if c.get("figures"):
         out += ["### Figures", ""]
         for f in c["figures"]:
             title = f.get("title") or f["id"]
             out += [f"![{esc(title)}](figures/{f['id']}.png)", "",
                     f"*{esc(title)}*" + (f" {esc(f['caption'])}" if f.get("caption") else ""), ""]
-    if c.get("configs"):
-        body = T.configs_json(c["configs"])
+    groups = T.config_groups(c.get("configs"))
+    if groups:
+        out += [f"### Configs ({esc(T.runs_count(groups))})", ""]
+    for g in groups:  # one collapsed block per group of runs equal but for the seed
+        body = T.configs_json(g.get("config") or {})
         fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", body)), default=0) + 1)
-        out += ["<details><summary>configs</summary>", "", f"{fence}json", body, fence, "", "</details>", ""]
+        out += [f"<details><summary>{esc(T.group_line(g))}</summary>", ""]
+        out += [f"- **runs:** {esc(', '.join(g.get('runs') or []) or T.DASH)}"]
+        if g.get("folders"):
+            out += ["- **folders:** " + ", ".join(_code(f) for f in g["folders"])]
+        out += ["", f"{fence}json", body, fence, "", "</details>", ""]
     return out
+
+
+def _intervals(intervals: list[dict]) -> list[str]:
+    """The judged effects' table; a "per seed" column after the mean where results.json has the values."""
+    header = S.interval_header(intervals)
+    rows = [S.interval_row(e) for e in intervals]
+    right = [j not in (0, 4, 6) for j in range(7)]
+    if S.has_seeds(intervals):
+        header = header[:2] + ["per seed"] + header[2:]
+        rows = [row[:2] + [T.seeds_list(S.interval_seeds(e)) if S.interval_seeds(e) else T.DASH] + row[2:]
+                for row, e in zip(rows, intervals)]
+        right = right[:2] + [False] + right[2:]
+    return _table([esc(h) for h in header], [[esc(v) for v in row] for row in rows], right)
+
+
+def _numbers_seeds(numbers: dict, text: list[list[str]]) -> list[str]:
+    """The per-seed values behind the table's means, collapsed under it: one line per row and column."""
+    lines = [f"- {esc(T.row_name(row, row_text, i))}, {esc(col)}: {esc(T.seeds_list(values))}"
+             for i, (row, row_text, row_seeds) in enumerate(zip(numbers.get("rows") or [], text,
+                                                                 T.numbers_seeds(numbers)))
+             for col, values in zip(numbers["columns"], row_seeds) if values]
+    return ["<details><summary>per-seed values</summary>", ""] + lines + ["", "</details>", ""] if lines else []

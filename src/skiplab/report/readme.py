@@ -31,7 +31,8 @@ COMMAND = "python -m skiplab.report.readme"
 def verdict_block(results: dict, source: str) -> str:
     """The Markdown between the markers: the table and the line naming where it comes from. `source` is the
     results file as the README should name it (relative to the README's folder)."""
-    lines = ["| claim | kind | verdict | replicated | first judged effect (all in the report) |", "|---|---|---|---|---|"]
+    lines = ["| claim | kind | verdict | replicated | first judged effect (all in the report) |",
+             "|---|---|---|---|---|"]
     for c in results["claims"]:
         anchor = re.sub(r"[^a-z0-9-]", "", c["id"].lower())  # GitHub's id of docs/claims.md's heading `## <id>`
         lines.append(f"| [{esc(c['id'])}](docs/claims.md#{anchor}) | {esc(c['kind'])} | {_verdict(c['verdict'])} | "

@@ -24,6 +24,7 @@ PANEL_KINDS = ("line", "scatter", "complex", "bar", "hist")
 SCALES = ("linear", "log", "symlog")
 STYLES = ("solid", "dashed", "dotted", "points")
 FORMATS = ("percent", "float", "int", "text")
+AXIS_FORMATS = ("percent", "float")  # a panel's y tick labels: a fraction in % (figures.py), or plain numbers
 CALLS = ("above", "below", "unclear")  # an interval against its margin (claims/core/stats.py)
 UNITS = ("percent", "")
 REGISTRATION = ("registered", "changed", "unregistered")
@@ -69,10 +70,7 @@ def _check_results(data: Any) -> None:
         _str(data, key, "top level")
     _opt_num(data, "seeds", "top level")
     _opt_num(data, "wall_time", "top level")
-    if data.get("versions") is not None:
-        for k, v in _obj(data["versions"], "versions").items():
-            if isinstance(v, (dict, list)):
-                _fail(f"versions.{k}", f"expected a string, got {_name(v)}")
+    _check_versions(data.get("versions"), "versions")
     if "claims" not in data:
         _fail("claims", "missing (expected a list of claims)")
     ids: set[str] = set()
@@ -98,14 +96,45 @@ def _check_claim(claim: Any, where: str, ids: set[str], figure_ids: set[str]) ->
     for j, fig in enumerate(_list(claim.get("figures") or [], f"{where}.figures")):
         _check_figure(fig, f"{where}.figures[{j}]", figure_ids)
     if claim.get("configs") is not None:
-        _obj(claim["configs"], f"{where}.configs")
+        _check_configs(claim["configs"], f"{where}.configs")
     if claim.get("provenance") is not None:
         prov = _obj(claim["provenance"], f"{where}.provenance")
         for key in ("command", "created", "scale", "device"):
             _str(prov, key, f"{where}.provenance")
         for key in ("seeds", "wall_time"):
             _opt_num(prov, key, f"{where}.provenance")
+        _check_versions(prov.get("versions"), f"{where}.provenance.versions")
     _check_statistics(claim, where)
+
+
+def _check_versions(versions: Any, where: str) -> None:
+    if versions is None:
+        return
+    for k, v in _obj(versions, where).items():
+        if isinstance(v, (dict, list)):
+            _fail(f"{where}.{k}", f"expected a string, got {_name(v)}")
+
+
+def _check_configs(configs: Any, where: str) -> None:
+    """{label: config} (one run, as written before groups) or a list of groups of runs equal but for the seed."""
+    if isinstance(configs, dict):
+        return
+    for i, g in enumerate(_list(configs, where)):
+        w = f"{where}[{i}]"
+        _obj(g, w)
+        _str(g, "name", w)
+        _obj(g.get("config"), f"{w}.config")
+        runs = _list(g.get("runs"), f"{w}.runs", nonempty=True)
+        for key in ("runs", "folders"):
+            for k, x in enumerate(_list(g.get(key) or [], f"{w}.{key}")):
+                if not isinstance(x, str):
+                    _fail(f"{w}.{key}[{k}]", f"expected a string, got {_name(x)}")
+        for k, s in enumerate(_list(g.get("seeds") or [], f"{w}.seeds")):
+            if s is not None and (isinstance(s, bool) or not isinstance(s, int)):
+                _fail(f"{w}.seeds[{k}]", f"expected a seed or null, got {_name(s)}")
+        for key in ("seeds", "folders"):
+            if g.get(key) is not None and len(g[key]) != len(runs):
+                _fail(f"{w}.{key}", f"has {len(g[key])} entries but there are {len(runs)} runs")
 
 
 def _check_statistics(claim: dict, where: str) -> None:
@@ -119,6 +148,7 @@ def _check_statistics(claim: dict, where: str) -> None:
         _str(e, "noise", w)
         _choice(e, "unit", w, UNITS)
         _choice(e, "call", w, CALLS)
+        _numbers_list(e, "values", w, None, required=False)
     if claim.get("replication") is not None:
         w = f"{where}.replication"
         rep = _obj(claim["replication"], w)
@@ -172,6 +202,7 @@ def _check_cell(cell: Any, where: str) -> None:
         _fail(where, "a {mean, std, n} cell needs 'mean'")
     _opt_num(cell, "mean", where)
     _opt_num(cell, "std", where)
+    _numbers_list(cell, "values", where, None, required=False)
     n = cell.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
         _fail(f"{where}.n", f"expected a count, got {n!r}")
@@ -199,6 +230,7 @@ def _check_panel(panel: Any, where: str) -> None:
         _str(panel, key, where)
     _choice(panel, "xscale", where, SCALES)
     _choice(panel, "yscale", where, SCALES)
+    _choice(panel, "yformat", where, AXIS_FORMATS)
     for i, h in enumerate(_list(panel.get("hlines") or [], f"{where}.hlines")):
         _obj(h, f"{where}.hlines[{i}]")
         _num(h.get("y"), f"{where}.hlines[{i}].y", nullable=False)

@@ -55,6 +55,17 @@ def interval_row(e: dict) -> list[str]:
             or_dash(e.get("call"))]
 
 
+def interval_seeds(e: dict) -> list[str]:
+    """The per-seed values whose mean the effect is (paired differences, or one arm's values), as its mean is
+    printed (a rate in points); [] when results.json did not record them."""
+    values = e.get("values")
+    return [number(v, e.get("unit") or "", True) for v in values] if isinstance(values, list) else []
+
+
+def has_seeds(intervals: list[dict]) -> bool:
+    return any(isinstance(e.get("values"), list) for e in intervals)
+
+
 INTERVAL_NOTE = ("Rates are in percentage points. The call is \"above\" when the whole interval lies above the "
                  "margin used, \"below\" when it lies below, else \"unclear\"; the margin used is the registered one "
                  "raised to at least 2 standard errors of the measurement's own noise.")

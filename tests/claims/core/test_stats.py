@@ -11,7 +11,7 @@ from skiplab.claims.core.stats import chosen, effect, halves, judge, slope, summ
 
 def test_slope_and_summary_are_exact():
     assert abs(slope([8, 20, 56], [0.8, 2.0, 5.6]) - 0.1) < 1e-12
-    assert summary([1.0, 3.0]) == {"mean": 2.0, "std": math.sqrt(2.0), "n": 2}
+    assert summary([1.0, 3.0]) == {"mean": 2.0, "std": math.sqrt(2.0), "n": 2, "values": [1.0, 3.0]}
 
 
 def test_t_interval_of_a_plain_statistic():

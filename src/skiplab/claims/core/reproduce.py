@@ -4,7 +4,9 @@ and write results.json + the report. Results of claims not rerun are kept from a
 from __future__ import annotations
 
 import json
+import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -126,7 +128,7 @@ def reproduce(claims: Sequence[ClaimModule], ctx: Context, out: Path, command: s
                            "intervals": judged["intervals"], "replication": judged["replication"],
                            "budget": m.budget(ctx), "wall_time": train_s + time.perf_counter() - t0,
                            "numbers": numbers, "figures": figures, "evidence": evidence,
-                           "configs": {j.label: j.resolved(done.dir(j)) for j in jobs[:1]}})
+                           "configs": run_configs(jobs, done, report_dir)})
         rep = judged["replication"]
         ctx.say(f"  {c.id}: {v.verdict}" + ("" if rep is None else " (replicated)" if rep["replicated"] else
                                            " (not replicated)"))
@@ -138,7 +140,7 @@ def reproduce(claims: Sequence[ClaimModule], ctx: Context, out: Path, command: s
     wall = time.perf_counter() - t_all
     for c in results_of:  # which call wrote each claim: a merged file mixes calls, the top level names the last
         c["provenance"] = {"command": command, "created": created, "seeds": ctx.seeds, "scale": ctx.scale,
-                           "device": vers.get("device"), "wall_time": wall}
+                           "device": vers.get("device"), "wall_time": wall, "versions": vers}
     results = {"schema": SCHEMA, "created": created,
                "command": command, "scale": ctx.scale, "seeds": ctx.seeds, "data": ctx.data or "claims' defaults",
                "versions": vers, "wall_time": wall,
@@ -166,4 +168,49 @@ def _previous(path: Path, ctx: Context) -> list[dict[str, Any]]:
                                     "seeds": old.get("seeds"), "scale": old.get("scale"),
                                     "device": (old.get("versions") or {}).get("device"),
                                     "wall_time": old.get("wall_time")})
+        # Written before provenance carried versions: the top level's are the last call's, so they are this
+        # claim's only if that call wrote it; another call's versions are unknown and stay missing.
+        prov = c["provenance"]
+        if "versions" not in prov and prov.get("created") == old.get("created") \
+                and prov.get("command") == old.get("command"):
+            prov["versions"] = old.get("versions")
     return claims
+
+
+# --- every run's config, grouped ----------------------------------------------------------------------------------
+
+def _seed_of(job: Job) -> int | None:
+    """The seed a job trains with: RunSpec keeps it in its RunConfig, FunctionRun and the IMP chains on the job."""
+    seed = getattr(job, "seed", None)
+    if seed is None:
+        seed = getattr(getattr(job, "run", None), "seed", None)
+    return seed if isinstance(seed, int) else None
+
+
+def _without_seed(value: Any) -> Any:
+    """A resolved config with every key named "seed" left out, so that seeds of one configuration compare equal."""
+    if isinstance(value, dict):
+        return {k: _without_seed(v) for k, v in value.items() if k != "seed"}
+    if isinstance(value, list):
+        return [_without_seed(v) for v in value]
+    return value
+
+
+def run_configs(jobs: Sequence[Job], done: Done, report_dir: Path) -> list[dict[str, Any]]:
+    """Every run of a claim, its resolved config written once per group of runs that differ only in the seed:
+    [{"name", "runs" (labels), "seeds", "folders" (relative to report_dir, where results.json is), "config"}], in
+    the order the claim declared its runs. 18 runs of 3 depths x 6 seeds are 3 entries, not 18 copies."""
+    groups: dict[str, dict[str, Any]] = {}
+    for j in jobs:
+        folder = done.dir(j)
+        config = _without_seed(j.resolved(folder))
+        key = json.dumps(config, sort_keys=True, default=str)
+        g = groups.setdefault(key, {"name": re.sub(r" seed \d+", "", j.label).strip() or j.label,
+                                    "runs": [], "seeds": [], "folders": [], "config": config})
+        g["runs"].append(j.label)
+        g["seeds"].append(_seed_of(j))
+        try:
+            g["folders"].append(Path(os.path.relpath(folder, report_dir)).as_posix())
+        except ValueError:  # another drive (Windows): no relative path exists
+            g["folders"].append(Path(folder).as_posix())
+    return list(groups.values())

@@ -61,6 +61,7 @@ class Effect:
     seeds: int
     examples: int | None  # the evaluation set's size where the measure is a rate
     unit: str  # "percent" (rates, printed in points) or "" (plain numbers)
+    values: tuple[float, ...] = ()  # the per-seed values judged, in seed order: what the report shows beside the mean
 
     @property
     def call(self) -> Call:
@@ -155,7 +156,7 @@ def effect(name: str, values: Sequence[float], margin: float, *, examples: int |
         lo = hi = float("nan")
     used = max(margin, 2 * noise_se) if math.isfinite(noise_se) else margin
     e = Effect(name, mean, lo, hi, float(margin), float(used), noise_se, noise, k, examples,
-               "percent" if examples else "")
+               "percent" if examples else "", tuple(vals))
     state = _ACTIVE.get()
     if state is not None:
         state[1].append(e)
@@ -197,15 +198,16 @@ def judge(rule: Callable[[dict[str, Any]], Any], evidence: dict[str, Any], seeds
     return out
 
 
-def summary(values: Sequence[float]) -> dict[str, float | int | None]:
-    """{"mean", "std" (sample std, 0 for one value), "n"}; non-finite values make mean/std None."""
+def summary(values: Sequence[float]) -> dict[str, Any]:
+    """{"mean", "std" (sample std, 0 for one value), "n", "values" (each seed's, for the report to show beside the
+    mean)}; non-finite values make mean/std None."""
     vals = [float(v) for v in values]
     n = len(vals)
     if n == 0 or not all(math.isfinite(v) for v in vals):
-        return {"mean": None, "std": None, "n": n}
+        return {"mean": None, "std": None, "n": n, "values": vals}
     mean = sum(vals) / n
     std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
-    return {"mean": mean, "std": std, "n": n}
+    return {"mean": mean, "std": std, "n": n, "values": vals}
 
 
 def band(per_seed: Sequence[Sequence[float]]) -> tuple[list[float | None], list[float | None]]:
