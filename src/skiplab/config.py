@@ -110,9 +110,9 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
 
 def from_dict(cls: type[T], data: Mapping[str, Any] | None, where: str = "config") -> T:
     """Build dataclass `cls` from `data`, refusing unknown keys and ill-typed values."""
+    if data is not None and not isinstance(data, Mapping):  # `--set train=5`: a value where a section belongs
+        raise ConfigError(f"{where}: expected a section (a mapping of keys), got {data!r}")
     data = dict(data or {})
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     unknown = [k for k in data if k not in fields]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 from ..config import option
 from ..errors import ConfigError
@@ -49,19 +49,38 @@ class TrainConfig:
                                          "still laid out over `epochs`")
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.eval_every < 1 or self.eval_batch_size < 1:
-            raise ConfigError("train: epochs, batch_size, eval_every and eval_batch_size must be >= 1")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
-        if any(not 0 < m < 1 for m in self.milestones):
-            raise ConfigError(f"train.milestones are fractions of training in (0, 1), got {self.milestones}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError("train.label_smoothing must be in [0, 1)")
-        if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
-            raise ConfigError(f"train.warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
+        # Every range is checked here, so a nonsense number (nan, a negative decay, a zero step count) is one
+        # ConfigError before any data is read or anything written; `not (x > 0)` style tests also catch nan,
+        # which compares false with everything.
+        for name in ("epochs", "batch_size", "eval_every", "eval_batch_size"):
+            _at_least(name, getattr(self, name), 1)
+        for name in ("max_steps", "max_eval_examples"):
+            if getattr(self, name) is not None:
+                _at_least(name, getattr(self, name), 1)
+        _at_least("log_every", self.log_every, 0)
+        _finite("lr", self.lr, "a finite number > 0", lambda v: v > 0)
+        _finite("gamma", self.gamma, "a finite number > 0", lambda v: v > 0)
+        _finite("momentum", self.momentum, "in [0, 1)", lambda v: 0 <= v < 1)
+        _finite("weight_decay", self.weight_decay, "a finite number >= 0", lambda v: v >= 0)
+        _finite("label_smoothing", self.label_smoothing, "in [0, 1)", lambda v: 0 <= v < 1)
+        if self.grad_clip is not None:  # a negative clip would reverse the gradient
+            _finite("grad_clip", self.grad_clip, "a finite number > 0 (or null: no clipping)", lambda v: v > 0)
+        _finite("warmup_epochs", self.warmup_epochs, f"in [0, epochs={self.epochs}]",
+                lambda v: 0 <= v <= self.epochs)
+        if any(not (isinstance(m, (int, float)) and 0 < m < 1) for m in self.milestones):
+            raise ConfigError(f"train.milestones are fractions of training in (0, 1), got {list(self.milestones)}")
         if self.compile_mode not in COMPILE_MODES:
             raise ConfigError(f"train.compile_mode: {self.compile_mode!r} is not one of {', '.join(COMPILE_MODES)}")
 
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"train.{name} must be a whole number >= {low}, got {value!r}")
+
+
+def _finite(name: str, value: float, valid: str, ok: Callable[[float], bool]) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+        raise ConfigError(f"train.{name} must be {valid}, got {value!r}")
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 

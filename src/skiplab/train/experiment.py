@@ -5,7 +5,7 @@ a folder: a finished run is reused, an unfinished one refused, resumed or restar
 from __future__ import annotations
 
 import json
-import shutil
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from . import distributed as D
 from .callbacks import Callback, History
 from .checkpoint import STATE, read_state
 from .config import TrainConfig
+from .lock import clear_run_folder, only_lock_left, run_lock
 from .loop import check_sync_bn, fit, resolve_device
 from .runs import RESULT, read_result, run_dir as hashed_run_dir
 
@@ -91,6 +92,18 @@ class RunConfig:
     train: TrainConfig = C.option(TrainConfig(), "the training recipe")
     seed: int = C.option(0, "seed of the model's init and the data order")
 
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
+
+
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes at most 64 bits; the non-negative half is what every seed user accepts
+
+
+def check_seed(seed: Any, where: str = "seed") -> None:
+    """A seed is a whole number in [0, 2**63 - 1]; anything else is one ConfigError (not torch's traceback)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= SEED_MAX:
+        raise ConfigError(f"{where} must be a whole number in [0, {SEED_MAX}], got {seed!r}")
+
 
 SECTIONS = ("model", "data", "train", "seed")
 
@@ -113,7 +126,7 @@ def resolve_run_config(file_data: Mapping[str, Any] | None = None, flags: Mappin
     if unknown:
         raise ConfigError(f"unknown config section {unknown[0]!r}{C.suggest(unknown[0], SECTIONS)}; "
                           f"valid sections: {', '.join(SECTIONS)}")
-    return RunConfig(model=ModelConfig.from_section(merged.get("model") or {}),
+    return RunConfig(model=ModelConfig.from_section(merged.get("model")),  # None: the default
                      data=C.from_dict(DataConfig, merged.get("data"), "data"),
                      train=C.from_dict(TrainConfig, merged.get("train"), "train"),
                      seed=C.coerce(merged.get("seed", 0), int, "seed"))
@@ -191,6 +204,16 @@ def training_device(train: TrainConfig) -> torch.device:
     return device
 
 
+def check_batch_fits(train: TrainConfig, data: Dataset) -> None:
+    """Every training step takes a full batch (the loader drops the last partial one), so a batch larger than
+    the training set is refused here, as a ConfigError before anything is written, not as the loader's
+    ValueError once training starts."""
+    n = len(data.train_y)
+    if train.batch_size > n:
+        raise ConfigError(f"train.batch_size {train.batch_size} is larger than the {n} training examples of "
+                          f"{data.info.name}; choose a batch_size of at most {n}")
+
+
 def run_training(cfg: RunConfig, folder: Path, data: Dataset, *, extra: Mapping[str, Any] | None = None,
                  existing: Existing = "refuse", hooks: RunHooks = RunHooks(), verbose: bool = True) -> RunOutcome:
     """Train `cfg` on `data` in `folder` (locate_run's, or one the caller chose): a finished run is returned as
@@ -199,22 +222,32 @@ def run_training(cfg: RunConfig, folder: Path, data: Dataset, *, extra: Mapping[
     if existing not in ("refuse", "resume", "restart"):
         raise ValueError(f"existing must be refuse, resume or restart, got {existing!r}")
     training_device(cfg.train)  # bad input: refuse it before anything is written
+    check_batch_fits(cfg.train, data)
     model = build_model(cfg, data)
     folder = Path(folder)
     # Under torchrun every rank looks at the folder, and only rank 0 changes it: the barriers make all ranks see
     # it in the same state (before any rank creates it, and after rank 0 has cleared it).
     D.barrier()
     clear = existing == "restart" and folder.exists()
-    if clear and not any((folder / f).exists() for f in ("config.json", STATE, RESULT)):
+    if clear and not only_lock_left(folder) and not any((folder / f).exists()
+                                                         for f in ("config.json", STATE, RESULT)):
         raise ConfigError(f"{folder}: --force would delete a folder that holds no skiplab run; "
                           "refusing (remove it yourself or choose another --run-dir)")
-    D.barrier()
-    if clear and D.is_main():
-        shutil.rmtree(folder)
-    D.barrier()
     done = read_result(folder)
     if done is not None and existing != "restart":
         return RunOutcome(folder, done, reused=True, seconds=0.0)
+    # One writer per folder: the lock (rank 0's) is taken before the folder is cleared, judged or written, and held
+    # until training ends, so a second `train` or `reproduce` here is refused while this one lives.
+    with run_lock(folder):
+        return _train_locked(cfg, folder, data, model, extra, existing, hooks, verbose, clear)
+
+
+def _train_locked(cfg: RunConfig, folder: Path, data: Dataset, model: Net, extra: Mapping[str, Any] | None,
+                  existing: Existing, hooks: RunHooks, verbose: bool, clear: bool) -> RunOutcome:
+    D.barrier()
+    if clear and D.is_main():
+        clear_run_folder(folder)
+    D.barrier()
     if (folder / STATE).exists() and existing == "refuse":
         state = read_state(folder)
         raise ConfigError(f"{folder}: an unfinished run is there (epoch {state.get('epoch')} of "
