@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,3 +37,25 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+# atomic_path's temporaries: ".<name>." + mkstemp's 8 random characters (letters, digits, "_") + ".tmp". Only names of
+# exactly this shape are taken for leftovers of killed writes, so a user's own dotfiles are never removed.
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether `path` is named like a temporary of `atomic_path`."""
+    return bool(_TEMPORARY.match(Path(path).name))
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries that killed atomic writes left directly in `folder` (returns them, sorted). Only safe
+    while no other process writes there: call it holding the folder's lock (skiplab.train.lock)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = sorted(p for p in folder.iterdir() if is_temporary(p) and p.is_file())
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale

@@ -1,6 +1,8 @@
 """Checkpoints without pickle: tensors (model, optimizer state, RNG) in `checkpoint.safetensors`, everything else
-in `state.json`. Both are written atomically, tensors first; `state.json` names the step its tensors belong to, so
-a crash between the two writes is detected instead of resuming from a mismatched pair."""
+in `state.json`. Both are written atomically, tensors first. The tensors' metadata and `state.json` both name the
+step they were saved at, and loading checks the two agree: a process killed between the two writes leaves new
+tensors beside the old state, which is refused in one line instead of resuming from a mismatched pair (that would
+silently train the last epoch twice). `state.json` is schema-checked on every read."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -85,23 +87,82 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     return read_tensors(path, "weights file")
 
 
+# What save_checkpoint writes into state.json and what resuming uses, with the type each must have. `bool` is an
+# int to Python, so it is refused separately below.
+_SCHEMA: dict[str, tuple[type, str]] = {
+    "model": (str, "a model signature string"), "epoch": (int, "an integer"), "step": (int, "an integer"),
+    "seed": (int, "an integer"), "history": (list, "a list of epoch rows"),
+    "optimizer": (dict, "a mapping with param_groups and scalars"), "scheduler": (dict, "a mapping"),
+}
+
+
+def _schema_problem(state: dict[str, Any]) -> str | None:
+    for key, (kind, what) in _SCHEMA.items():
+        if key not in state:
+            return f"{key!r} is missing"
+        value = state[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            return f"{key!r} must be {what}, got {value!r}"[:200]
+        if kind is int and key != "seed" and value < 0:
+            return f"{key!r} must not be negative, got {value}"
+    opt = state["optimizer"]
+    if not isinstance(opt.get("param_groups"), list) or not isinstance(opt.get("scalars"), dict):
+        return "'optimizer' must be a mapping with param_groups (a list) and scalars (a mapping)"
+    return None
+
+
 def read_state(run_dir: Path) -> dict[str, Any]:
+    """The checkpoint state in `run_dir` as a JSON object (for a look at its epoch: `checked_state` is what loading
+    uses); a missing or unreadable one, or one that is no object, is one CheckpointError naming the file."""
     path = run_dir / STATE
     try:
-        return json.loads(path.read_text())
+        state = json.loads(path.read_text())
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no checkpoint state to resume from") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: unreadable checkpoint state ({e})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: malformed checkpoint state (expected a JSON object, got "
+                              f"{type(state).__name__}); use --force to start over")
+    return state
+
+
+def checked_state(run_dir: Path) -> dict[str, Any]:
+    """`read_state`, with every key that save_checkpoint writes and resuming uses there with its type; otherwise
+    one CheckpointError naming the file and what is wrong."""
+    state = read_state(run_dir)
+    problem = _schema_problem(state)
+    if problem is not None:
+        raise CheckpointError(f"{run_dir / STATE}: malformed checkpoint state ({problem}); use --force to start over")
+    return state
+
+
+def tensors_step(path: Path) -> str | None:
+    """The step recorded in a checkpoint's safetensors metadata (None if it records none), read from the header
+    alone; a missing file is CheckpointError "missing", an unreadable one "corrupt checkpoint"."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("step")
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing (state.json is there but its tensors are not)") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0]})") from None
 
 
 def _read_checked(run_dir: Path, signature: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """state.json and the tensors of a checkpoint made by the model with `signature`, or one CheckpointError."""
-    state = read_state(run_dir)
+    """state.json and the tensors of a checkpoint made by the model with `signature` at the step state.json names,
+    or one CheckpointError."""
+    state = checked_state(run_dir)
     path = run_dir / CKPT
-    if state.get("model") != signature:
-        raise CheckpointError(f"{path}: made by model {state.get('model')!r}, not {signature!r}; "
+    if state["model"] != signature:
+        raise CheckpointError(f"{path}: made by model {state['model']!r}, not {signature!r}; "
                               "use another --out or start a fresh run")
+    step = tensors_step(path)
+    if step != str(state["step"]):
+        # Not recoverable: the tensors of state.json's step were replaced, and these have no state to go with them.
+        raise CheckpointError(f"{path} is at step {step} but {STATE} at step {state['step']}: the run was "
+                              "interrupted between the two writes; the pair cannot be resumed, use --force to "
+                              "start over")
     return state, read_tensors(path, "checkpoint", "missing (state.json is there but its tensors are not)")
 
 

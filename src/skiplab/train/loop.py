@@ -22,6 +22,7 @@ from . import distributed as D
 from .callbacks import Callback, History, TrainState
 from .checkpoint import STATE, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .lock import run_lock
 from .progress import TrainProgress
 from .runs import RESULT
 from .step import TrainStep, evaluate
@@ -196,7 +197,15 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, seed: int = 0, run
         resume: bool = False, callbacks: Iterable[Callback] = (), verbose: bool = True,
         extra_result: dict[str, Any] | None = None) -> History:
     """Train `model` on `data`. With `run_dir`, rank 0 writes metrics.jsonl, checkpoints every epoch and
-    result.json; `resume=True` continues from the checkpoint there (on the CPU bit-identically)."""
+    result.json; `resume=True` continues from the checkpoint there (on the CPU bit-identically). The folder is
+    locked for the whole training (skiplab.train.lock): a second writer is refused while this one lives."""
+    with run_lock(run_dir):  # before anything is read or written there
+        return _fit(model, data, cfg, seed=seed, run_dir=run_dir, resume=resume, callbacks=callbacks,
+                    verbose=verbose, extra_result=extra_result)
+
+
+def _fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, seed: int, run_dir: str | Path | None, resume: bool,
+         callbacks: Iterable[Callback], verbose: bool, extra_result: dict[str, Any] | None) -> History:
     callbacks = list(callbacks)
     device = resolve_device(cfg.device)
     channels_last = cfg.channels_last and data.train_x.dim() == 4

@@ -15,6 +15,7 @@ from ...errors import ConfigError
 from .. import distributed as D
 from ..callbacks import Callback, History, TrainState
 from ..config import TrainConfig
+from ..lock import run_locks
 from ..loop import (Loaders, RunFolder, distribute, epoch_line, epoch_metrics, model_signature, place_model,
                     resolve_device)
 from ..progress import TrainProgress
@@ -73,7 +74,19 @@ def fit_population(models: Sequence[nn.Module], data: Dataset, cfg: TrainConfig,
 
     `strategy`: "vmap" (one stacked net, see PopulationStep), "loop" (each model's own step in turn, LoopStep:
     bit-identical to separate runs, no faster), or "auto": vmap on a GPU, loop on the CPU, where vmap measured
-    slower than separate runs (benchmarks/population.py)."""
+    slower than separate runs (benchmarks/population.py). Each run folder is locked for the whole training, as fit()
+    locks its one (skiplab.train.lock)."""
+    with run_locks(run_dirs):
+        return _fit_population(models, data, cfg, seeds, run_dirs, resume=resume, verbose=verbose,
+                               extra_results=extra_results, callbacks=callbacks, strategy=strategy,
+                               rng_states=rng_states)
+
+
+def _fit_population(models: Sequence[nn.Module], data: Dataset, cfg: TrainConfig, seeds: Sequence[int],
+                    run_dirs: Sequence[str | Path | None], *, resume: bool, verbose: bool,
+                    extra_results: Sequence[dict[str, Any] | None] | None,
+                    callbacks: Sequence[Sequence[Callback]] | None, strategy: str,
+                    rng_states: Sequence[RngState | None] | None) -> list[History]:
     if strategy not in STRATEGIES:
         raise ConfigError(f"population: strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
     models = list(models)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -14,6 +13,7 @@ from ...data.dataset import Dataset
 from ...errors import ConfigError
 from .. import distributed as D
 from ..checkpoint import STATE, read_state
+from ..lock import clear_run_folder, only_lock_left, run_locks
 from ..experiment import Existing, RunConfig, RunHooks, RunOutcome, build_model, hashed_config, training_device
 from ..runs import RESULT, read_result
 from .fit import fit_population
@@ -58,9 +58,19 @@ def run_population(cfgs: Sequence[RunConfig], folders: Sequence[str | Path], dat
         raise ConfigError("population: trains in one process; under torchrun use run_training")
     device = training_device(cfgs[0].train)  # bad input: refuse it before anything is written
     for f in folders:  # every check before anything is cleared or written
-        if existing == "restart" and f.exists() and not any((f / x).exists() for x in ("config.json", STATE, RESULT)):
+        if (existing == "restart" and f.exists() and not only_lock_left(f)
+                and not any((f / x).exists() for x in ("config.json", STATE, RESULT))):
             raise ConfigError(f"{f}: --force would delete a folder that holds no skiplab run; refusing (remove it "
                               "yourself or choose another --run-dir)")
+    # Each folder to train is locked (as run_training locks its one) before it is looked at further or written; a
+    # finished one that is only reused is not.
+    with run_locks(f for f in folders if existing == "restart" or read_result(f) is None):
+        return _train_locked(cfgs, folders, data, extras, existing, hooks, verbose, strategy, device)
+
+
+def _train_locked(cfgs: list[RunConfig], folders: list[Path], data: Dataset, extras: list[Any], existing: Existing,
+                  hooks: RunHooks, verbose: bool, strategy: str, device: Any) -> list[RunOutcome]:
+    for f in folders:
         if existing == "refuse" and read_result(f) is None and (f / STATE).exists():
             state = read_state(f)
             raise ConfigError(f"{f}: an unfinished run is there (epoch {state.get('epoch')} of "
@@ -69,7 +79,7 @@ def run_population(cfgs: Sequence[RunConfig], folders: Sequence[str | Path], dat
     todo: list[int] = []
     for i, f in enumerate(folders):
         if existing == "restart" and f.exists():
-            shutil.rmtree(f)
+            clear_run_folder(f)
         done = read_result(f)
         if done is not None:
             outcomes[i] = RunOutcome(f, done, reused=True, seconds=0.0)
