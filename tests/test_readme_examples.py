@@ -82,7 +82,7 @@ def test_shell_commands_run_or_exist(tmp_path, monkeypatch):
     for line, cmd in shell_lines():
         words = shlex.split(cmd)[1:]
         reason = next((why for pat, why in CHECK_ONLY.items() if re.match(pat, cmd)), None)
-        words = [_fill(w, last_run, tmp_path) for w in words]
+        words = [_fill(w, last_run) for w in words]
         if reason is not None:
             r = runner.invoke(app, [*[w for w in words if w != "..."], "--help"])
             assert r.exit_code == 0, f"README line {line}: {cmd}\n{r.output}"
@@ -102,7 +102,7 @@ def test_shell_commands_run_or_exist(tmp_path, monkeypatch):
     assert len(ran) >= 8 and len(checked) >= 10, (ran, checked)  # the harness does run most of what it can
 
 
-def _fill(word: str, runs: dict[str, str], tmp: Path) -> str:
+def _fill(word: str, runs: dict[str, str]) -> str:
     """A README placeholder -> the real thing: a run folder trained by an earlier line."""
     if word.startswith("runs/train/") and "..." in word:
         model = next((m for m in sorted(runs, key=len, reverse=True) if word.startswith(f"runs/train/{m}-")), None)

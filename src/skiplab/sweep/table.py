@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from skiplab._atomic import atomic_path, write_json, write_text
+from skiplab.claims.core.stats import LEVEL, summary
 
 from .grid import Axis
 
 METRICS = ("test_err", "train_err", "train_full_err", "test_loss", "train_loss", "train_full_loss", "seconds")
-LEVEL = 0.95
 
 
 def is_error(metric: str) -> bool:
@@ -32,10 +32,8 @@ def summarize(rows: Sequence[dict[str, Any]], axes: Sequence[Axis], metric: str)
         by_point.setdefault(tuple(repr(r[k]) for k in keys), []).append(r)
     out = []
     for group in by_point.values():
-        vals = [r[metric] for r in group if r[metric] is not None]
-        n = len(vals)
-        mean = sum(vals) / n if n else None
-        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else (0.0 if n else None)
+        s = summary([r[metric] for r in group if r[metric] is not None])  # the claims' own mean and sample std
+        n, mean, std = s["n"], s["mean"], s["std"]
         half = stats.t.ppf(0.5 + LEVEL / 2, n - 1) * std / math.sqrt(n) if n > 1 else None
         statuses = [r["status"] for r in group]
         out.append({**{k: group[0][k] for k in keys}, "runs": len(group), "with_metric": n,
