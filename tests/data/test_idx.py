@@ -6,13 +6,14 @@ import pytest
 from skiplab.data import load_dataset
 from skiplab.errors import DataError
 
-from .conftest import idx_bytes, write_idx
+from .conftest import idx_bytes, publish_idx, write_idx
 
 
 @pytest.mark.parametrize("gz", [True, False])
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
-def test_round_trip(tmp_path, cache, gz, name):
+def test_round_trip(tmp_path, cache, gz, name, monkeypatch):
     expected = write_idx(tmp_path / "raw", gz=gz)
+    publish_idx(monkeypatch, name, expected["paths"].values())  # gzipped files must have the published md5
     ds = load_dataset(name, root=tmp_path / "raw")
     for split in ("train", "test"):
         x, y = expected[split]
@@ -43,20 +44,22 @@ def test_wrong_magic(tmp_path, cache):
         load_dataset("mnist", root=tmp_path)
 
 
-def test_size_not_matching_header(tmp_path, cache):
+def test_size_not_matching_header(tmp_path, cache, monkeypatch):
     expected = write_idx(tmp_path)
     bad = expected["paths"]["t10k-images-idx3-ubyte"]
     raw = gzip.decompress(bad.read_bytes())
     bad.write_bytes(gzip.compress(raw[:-5]))
+    publish_idx(monkeypatch, "mnist", expected["paths"].values())  # md5s as published: the IDX checks still run
     with pytest.raises(DataError, match=rf"{bad} is {len(raw) - 5} bytes but its header \(4, 28, 28\) says "
                                         rf"{len(raw)}"):
         load_dataset("mnist", root=tmp_path)
 
 
-def test_truncated_gzip(tmp_path, cache):
+def test_truncated_gzip(tmp_path, cache, monkeypatch):
     expected = write_idx(tmp_path)
     bad = expected["paths"]["train-images-idx3-ubyte"]
     bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    publish_idx(monkeypatch, "mnist", expected["paths"].values())  # md5s as published: the gzip check still runs
     with pytest.raises(DataError, match=rf"{bad} is a truncated or corrupt gzip file"):
         load_dataset("mnist", root=tmp_path)
 

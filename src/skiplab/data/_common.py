@@ -42,8 +42,9 @@ def build(name: str, kind: Kind, classes: Sequence[str], train: tuple[np.ndarray
         tensors.append(torch.from_numpy(arr))
     tensors[1], tensors[3] = tensors[1].long(), tensors[3].long()
     train_x, train_y, test_x, test_y = tensors
-    if len(train_y) == 0:
-        raise DataError(f"{name}: the training split is empty ({source})")
+    for split, y in (("training", train_y), ("test", test_y)):
+        if len(y) == 0:  # an empty test split would fail (or report nothing) only after training
+            raise DataError(f"{name}: the {split} split is empty ({source})")
     mean, std = channel_stats(train_x)
     info = DatasetInfo(name=name, kind=kind, shape=tuple(train_x.shape[1:]), classes=tuple(classes), mean=mean,
                        std=std, augment=augment, crop_padding=crop_padding, source=source, version=version)

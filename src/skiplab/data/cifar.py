@@ -7,6 +7,7 @@ CIFAR-10 `<label><3072 pixels>`, CIFAR-100 `<coarse><fine><3072 pixels>`; pixels
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,7 +17,7 @@ from ..errors import DataError
 from . import download as dl
 from ._common import build, check_labels, missing_files
 from .dataset import Dataset
-from .safe_pickle import loads_plain
+from .safe_pickle import MAX_BYTES, loads_plain, too_big
 
 PIXELS = 3 * 32 * 32
 
@@ -55,12 +56,19 @@ def _get(batch: dict, key: str, path: Path) -> Any:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The bytes of one release file, refused unread when larger than any official one could be (MAX_BYTES
+    holds for python and binary batches alike: CIFAR-100's train.bin, the largest of those, is 153.7 MB)."""
     if not path.is_file():
         raise DataError(f"{path} is missing; the {path.parent.name}/ folder of the official release holds it")
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(MAX_BYTES + 1) if size <= MAX_BYTES else b""  # read(limit + 1): it may grow meanwhile
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+    if size > MAX_BYTES or len(data) > MAX_BYTES:
+        raise DataError(f"{path} {too_big(max(size, len(data)), MAX_BYTES)}; refusing to read it")
+    return data
 
 
 def _python_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:

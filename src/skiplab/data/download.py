@@ -24,10 +24,16 @@ class Remote(NamedTuple):
     md5: str  # as published by the dataset's authors
 
 
+# Every mirror is https. That keeps a download private and untampered in transit; integrity itself does not rest
+# on it: whatever arrives must match the md5 its authors published (below), or it is discarded.
 _KRIZ = "https://www.cs.toronto.edu/~kriz/"
 # yann.lecun.com refuses most automated requests nowadays; this mirror serves byte-identical files.
-_MNIST = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
-_FASHION = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+_MNIST = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/")
+# The authors link their S3 *website* endpoint (fashion-mnist.s3-website.eu-central-1...), which serves http only;
+# the same bucket's REST endpoint serves the same objects over https. Their repository holds the same four files
+# under data/fashion (its README says so): the second mirror.
+_FASHION = ("https://fashion-mnist.s3.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/")
 
 
 def _idx(bases: tuple[str, ...], md5s: tuple[str, str, str, str]) -> dict[str, Remote]:
@@ -71,6 +77,20 @@ def _stream(url: str, dest: Path) -> str:
             h.update(block)
             out.write(block)
     return h.hexdigest()
+
+
+def verify(path: Path, remote: Remote) -> None:
+    """Refuse `path`, an existing copy of `remote`'s file, unless its md5 is the published one: a file found in a
+    data root is trusted no more than a downloaded one (it may be truncated, corrupted, or another dataset's file
+    of the same name -- MNIST and Fashion-MNIST share all four)."""
+    try:
+        got = md5_file(path)
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+    if got != remote.md5:
+        raise DataError(f"{path} has md5 {got}, not the published {remote.md5}: it is truncated, corrupted or "
+                        "another dataset's file; delete it and it will be fetched again with --download "
+                        "(download=True)")
 
 
 def fetch(remote: Remote, dest: Path) -> Path:

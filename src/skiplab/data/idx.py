@@ -2,6 +2,10 @@
 
 IDX: a big-endian header -- magic (2051 for 3-d unsigned-byte images, 2049 for 1-d unsigned-byte labels), then one
 int32 per dimension -- followed by the bytes themselves; the file size must match the header exactly.
+
+A gzipped file, the form the authors publish, is used only when its md5 is the published one, whether it was just
+fetched or found in the root. A decompressed file has no published checksum, so only its header and size are
+checked; when both forms are there the gzipped one is read.
 """
 
 from __future__ import annotations
@@ -63,8 +67,15 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
 def load(name: str, root: Path, download: bool = False) -> Dataset:
     """`name` is "mnist" or "fashion-mnist"; `root` holds the four official files (`*.gz` or decompressed)."""
     stems = [s for _, img, lab in _SPLITS for s in (img, lab)]
-    if download and any(_find(root, s) is None for s in stems):
-        dl.fetch_all(name, root)
+    published = dl.RESOURCES[name]
+    if download:
+        # fetch() keeps a gzipped copy with the published md5 and replaces any other; a stem present only
+        # decompressed is left as the user gave it.
+        for stem in stems:
+            gz = root / f"{stem}.gz"
+            if gz.is_file() or _find(root, stem) is None:
+                root.mkdir(parents=True, exist_ok=True)
+                dl.fetch(published[gz.name], gz)
     found = {s: _find(root, s) for s in stems}
     absent = [s for s, p in found.items() if p is None]
     if absent:
@@ -73,6 +84,9 @@ def load(name: str, root: Path, download: bool = False) -> Dataset:
         if root.is_dir() and len(absent) < len(stems):
             err = DataError(f"{err} (missing: {', '.join(absent)})")
         raise err
+    for path in found.values():
+        if path.name in published:  # the official (gzipped) name: checked even if fetch() just verified it
+            dl.verify(path, published[path.name])
     splits = []
     for _, img_stem, lab_stem in _SPLITS:
         img_path, lab_path = found[img_stem], found[lab_stem]

@@ -114,6 +114,9 @@ def _stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
 def load(name: str, root: Path, cache: Path, val_fraction: float = 0.1, seed: int = 0) -> Dataset:
     train_tree, test_tree = _scan(root)
     classes = sorted(train_tree)
+    if len(classes) < 2:  # a one-class net cannot be wrong: it would report "test error 0.00%"
+        raise DataError(f"image folder {root} has one class folder ({classes[0]}); a classifier needs at least two, "
+                        f"one per label: {_EXPECTED}")
     files, y = _flatten(train_tree, classes)
     n_train = len(files)
     if test_tree is not None:
@@ -122,12 +125,16 @@ def load(name: str, root: Path, cache: Path, val_fraction: float = 0.1, seed: in
     elif not 0.0 < val_fraction < 1.0:
         raise DataError(f"val_fraction {val_fraction} must lie strictly between 0 and 1 to hold out a test split "
                         f"from {root} (or give it train/ and test/ folders)")
+    else:  # split before decoding, so an empty test split is refused before any image is opened
+        train_idx, test_idx = _stratified_split(y, val_fraction, seed)
+        if len(test_idx) == 0:
+            raise DataError(f"image folder {root}: no class has two images, so none can be held out and the test "
+                            "split would be empty; add images, or give it train/ and test/ folders")
     x = _decoded(root, files, cache)
     if test_tree is not None:
         train, test = (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])  # views, no copy
         how = "train/ and test/ folders"
     else:
-        train_idx, test_idx = _stratified_split(y, val_fraction, seed)
         train, test = (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx])
         how = f"one tree, {val_fraction:g} held out per class (seed {seed})"
     h, w = x.shape[2:]

@@ -6,6 +6,10 @@ tuples and dicts are admitted, plus exactly the three numpy globals an array pic
 (`numpy.core.multiarray._reconstruct`, `numpy.ndarray`, `numpy.dtype`; numpy 2 spells the first
 `numpy._core.multiarray._reconstruct`). Those map to inert stand-ins that rebuild a numeric array from its raw bytes
 with `np.frombuffer`; any other global is refused before anything could call it.
+
+Plain data can still be hostile: a few hundred bytes whose memo references nest 40 levels of `a = [a, a]` expand
+to 2**40 nodes in anything that walks them. So a file is also bounded in bytes, opcodes, values (counted through
+every reference), nesting depth and cycles (none), each with wide headroom over the official batches.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import pickletools
 from typing import Any
 
 import numpy as np
@@ -20,6 +25,15 @@ import numpy as np
 from ..errors import DataError
 
 _PLAIN = (bool, int, float, str, bytes, type(None), np.ndarray)
+
+# Bounds on one batch file, each far above the largest official one -- CIFAR-100's python `train`: 50,000 images
+# of 3,072 bytes (~155 MB), 50,000 fine and 50,000 coarse labels and 50,000 file names in a dict of lists -- so
+# that no real batch comes near them and a hostile one is refused before it costs more than a real one would.
+OFFICIAL_OPCODES, OFFICIAL_NODES = 200_000, 150_000  # that file: 1 opcode per label, 2 per name; its values
+MAX_BYTES = 512 << 20  # 3.3x that file; a file's size is checked before reading it (cifar.py)
+MAX_OPCODES = 4_000_000  # 20x; counting them costs ~1 s at the bound (0.26 us each)
+MAX_NODES = 1_000_000  # 6.7x
+MAX_DEPTH = 32  # an official batch nests 2 deep (dict -> list -> value)
 
 
 class _Refused(Exception):
@@ -132,32 +146,96 @@ class _PlainUnpickler(pickle.Unpickler):
         raise _Refused("a persistent id")
 
 
-def _resolve(obj: Any) -> Any:
-    """Swap finished array stand-ins for their arrays and refuse anything that is not plain data."""
-    if isinstance(obj, _Array):
-        if obj.array is None:
-            raise ValueError("an array was never filled")
-        return obj.array
-    if isinstance(obj, dict):
-        return {_resolve(k): _resolve(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_resolve(v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(_resolve(v) for v in obj)
-    if isinstance(obj, _PLAIN):
-        return obj
-    raise _Refused(f"a {type(obj).__name__}")
+class _OutOfBounds(Exception):
+    """A pickle past one of the bounds below; carries what follows the file's name in the message."""
+
+
+def _check_opcodes(data: bytes) -> None:
+    # The unpickler makes up to one object per opcode before _resolve sees anything, and an object can cost ~100
+    # bytes for a 1-byte opcode, so counting the opcodes first bounds its memory as well as its time.
+    for count, _ in enumerate(pickletools.genops(data), 1):
+        if count > MAX_OPCODES:
+            raise _OutOfBounds(f"has more than {MAX_OPCODES:,} pickle opcodes (an official CIFAR batch has about "
+                               f"{OFFICIAL_OPCODES:,})")
+
+
+def _resolve(root: Any) -> Any:
+    """`root` with every array stand-in swapped for its array, anything but plain data refused.
+
+    Each container is resolved once (a memo by id): a pickle's memo lets one object appear many times, and
+    copying it out at every appearance turns 40 levels of `a = [a, a]` (a few hundred bytes) into 2**40 nodes.
+    Shared references stay shared, so the result's *tree* size -- every value reached through every reference,
+    which is what code walking the result pays for -- is counted too, with the memo, and bounded by MAX_NODES.
+    A container that contains itself is refused (a batch is a tree; code walking a cycle would never stop).
+    """
+    done: dict[int, tuple[Any, int]] = {}  # id -> (resolved, tree size); ids are stable: `root` keeps all alive
+    on_path: set[int] = set()  # the containers being resolved: meeting one again is a cycle
+
+    def visit(obj: Any, depth: int) -> tuple[Any, int]:
+        if isinstance(obj, _Array):
+            if obj.array is None:
+                raise ValueError("an array was never filled")
+            return obj.array, 1
+        if not isinstance(obj, (dict, list, tuple)):
+            if isinstance(obj, _PLAIN):
+                return obj, 1
+            raise _Refused(f"a {type(obj).__name__}")
+        key = id(obj)
+        if key in done:
+            return done[key]
+        if key in on_path:
+            raise _OutOfBounds(f"holds a {type(obj).__name__} that contains itself (a data batch is a tree)")
+        if depth >= MAX_DEPTH:
+            raise _OutOfBounds(f"nests containers more than {MAX_DEPTH} deep (an official CIFAR batch nests 2)")
+        on_path.add(key)
+        size = 1
+
+        def child(value: Any) -> Any:
+            nonlocal size
+            resolved, n = visit(value, depth + 1)
+            size += n
+            if size > MAX_NODES:
+                raise _OutOfBounds(f"holds more than {MAX_NODES:,} values counting every reference (an official "
+                                   f"CIFAR batch holds at most about {OFFICIAL_NODES:,})")
+            return resolved
+
+        if isinstance(obj, dict):
+            out: Any = {child(k): child(v) for k, v in obj.items()}
+        elif isinstance(obj, list):
+            out = [child(v) for v in obj]
+        else:
+            out = tuple(child(v) for v in obj)
+        on_path.discard(key)
+        done[key] = (out, size)
+        return done[key]
+
+    return visit(root, 0)[0]
 
 
 def loads_plain(data: bytes, where: str) -> Any:
-    """Unpickle `data` (py2 strings arrive as bytes, as in the official batches) or raise DataError naming `where`."""
+    """Unpickle `data` (py2 strings arrive as bytes, as in the official batches) or raise DataError naming `where`.
+
+    Refused in one line, before it can cost more than a real batch would: more than MAX_BYTES of input, more than
+    MAX_OPCODES opcodes, a result of more than MAX_NODES values, nested more than MAX_DEPTH deep, or a cycle.
+    """
     try:
+        if len(data) > MAX_BYTES:
+            raise _OutOfBounds(too_big(len(data), MAX_BYTES))
+        _check_opcodes(data)
         return _resolve(_PlainUnpickler(io.BytesIO(data), encoding="bytes").load())
     except _Refused as e:
         raise DataError(f"{where} holds {e}, not plain data (numbers, strings, bytes, lists, tuples, dicts, "
                         "numeric arrays); refusing to unpickle it") from None
+    except _OutOfBounds as e:
+        raise DataError(f"{where} {e}; refusing to unpickle it") from None
     except RecursionError:
         raise DataError(f"{where} nests too deeply to be a data batch") from None
     except Exception as e:  # truncated or malformed streams raise many kinds (EOFError, UnpicklingError, ...)
         detail = " ".join(str(e).split())
         raise DataError(f"{where} is not a readable data pickle ({type(e).__name__}: {detail})") from None
+
+
+def too_big(size: int, limit: int) -> str:
+    """The reason a file of `size` bytes is refused as a CIFAR batch (follows the file's name in a message)."""
+    return (f"is {size:,} bytes, more than the {limit:,} a CIFAR batch may be (the largest official one, "
+            f"CIFAR-100's train, is about 155 MB)")
