@@ -2,9 +2,12 @@
 and writes, and the run equals a 1-process run at the same global batch (each rank takes half of it), also when
 it is resumed from rank 0's checkpoint under DDP."""
 
+import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +17,7 @@ from skiplab.errors import ConfigError
 from skiplab.train import TrainConfig
 from skiplab.train import distributed as D
 from skiplab.train.experiment import load_data, resolve_run_config, run_training
+from skiplab.train.lock import run_lock
 from skiplab.train.loop import check_sync_bn
 
 # A norm-free net (resmlp has no batch norm by default), so per-rank statistics cannot differ from the global
@@ -22,14 +26,15 @@ SETTINGS = ["model.depth=2", "model.width=32", "train.schedule=constant", "train
             "train.batch_size=64", "data.name=digits"]
 
 
-def torchrun(cwd, run_dir, epochs, *extra):
+def torchrun(cwd, run_dir, epochs, *extra, kill=None):
+    """`torchrun ... skiplab train` on 2 ranks; with `kill` (kill_at.py's KILL_AT), rank 0 is SIGKILLed there."""
     sets = [a for s in SETTINGS for a in ("--set", s)]
+    program = [str(Path(__file__).with_name("kill_at.py"))] if kill else ["-m", "skiplab"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "skiplab", "train", "-m", "resmlp", "--epochs", str(epochs), "--run-dir", str(run_dir), *sets,
-           *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+           *program, "train", "-m", "resmlp", "--epochs", str(epochs), "--run-dir", str(run_dir), *sets, *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KILL_AT": kill or ""}
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert (done.returncode != 0) == bool(kill), done.stdout + done.stderr
     return done.stdout
 
 
@@ -56,14 +61,35 @@ def test_torchrun_cli_matches_one_process_and_resumes(tmp_path):
     one_process(one, 1)
     assert_same_weights(ddp, one)
 
-    # "interrupt" after epoch 1: drop the result, then resume into a 2-epoch run from rank 0's checkpoint
-    (ddp / "result.json").unlink()
-    torchrun(tmp_path, ddp, 2, "--resume")
+    # a 2-epoch run whose rank 0 is killed between the two checkpoint files of epoch 2, then resumed: it redoes
+    # epoch 2 from epoch 1's pair (kept aside) and ends as one uninterrupted process does
+    ddp2 = tmp_path / "ddp2"
+    torchrun(tmp_path, ddp2, 2, kill="tensors:2")
+    assert json.loads((ddp2 / "state.json").read_text())["epoch"] == 1
+    out = torchrun(tmp_path, ddp2, 2, "--resume")
+    assert out.count("run folder:") == 1
     one_process(tmp_path / "one2", 2)
-    assert_same_weights(ddp, tmp_path / "one2")
-    assert len((ddp / "metrics.jsonl").read_text().splitlines()) == 2
-    assert sorted(p.name for p in ddp.iterdir() if not p.name.startswith(".")) == [
+    assert_same_weights(ddp2, tmp_path / "one2")
+    assert len((ddp2 / "metrics.jsonl").read_text().splitlines()) == 2
+    assert sorted(p.name for p in ddp2.iterdir() if not p.name.startswith(".")) == [
         "checkpoint.safetensors", "config.json", "metrics.jsonl", "result.json", "state.json"]
+
+
+def test_a_locked_folder_fails_every_rank_at_once(tmp_path):
+    """Rank 0 alone takes the lock; refused, it must not leave rank 1 waiting at a barrier for a rank that left."""
+    folder = tmp_path / "busy"
+    with run_lock(folder):  # this process holds it, as a live `skiplab train` would
+        t0 = time.perf_counter()
+        sets = [a for s in SETTINGS for a in ("--set", s)]
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                               "-m", "skiplab", "train", "-m", "resmlp", "--epochs", "1", "--run-dir", str(folder),
+                               *sets], cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              capture_output=True, text=True, timeout=170)
+        seconds = time.perf_counter() - t0
+    assert done.returncode != 0
+    assert f"error: {folder} is being trained by process {os.getpid()}" in done.stderr
+    assert "rank 0 could not take the run folder's lock" in done.stderr  # rank 1's line: it failed too
+    assert seconds < 120, seconds  # a hang guard: rank 1 waiting at the barrier would sit out torchrun's timeout
 
 
 def test_sync_bn_is_refused_on_cpu_ranks(monkeypatch):

@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 from .._atomic import atomic_path
 from ..data import Dataset
 from ..errors import CheckpointError
 from ..models import Net
-from ..train.checkpoint import load_model_weights, read_tensors, read_weights
+from ..train.checkpoint import load_model_weights, read_tensors, read_weights, write_tensors
 from ..train.experiment import RunConfig, build_model, load_data
 from ..train.load import read_run_config
 from ..train.loop import model_signature
@@ -29,8 +28,8 @@ def rewind_file(step: int) -> str:
 def save_masks(path: Path, masks: Masks) -> None:
     """Masks as bool tensors, written atomically."""
     with atomic_path(path) as tmp:
-        save_file({n: m.to(torch.bool).contiguous().cpu() for n, m in masks.items()}, str(tmp),
-                  metadata={"format": "skiplab-masks-1"})
+        write_tensors({n: m.to(torch.bool).contiguous().cpu() for n, m in masks.items()}, tmp, path,
+                      {"format": "skiplab-masks-1"})
 
 
 def load_masks(path: Path) -> Masks:

@@ -1,12 +1,16 @@
 """Checkpoints without pickle: tensors (model, optimizer state, RNG) in `checkpoint.safetensors`, everything else
 in `state.json`. Both are written atomically, tensors first. The tensors' metadata and `state.json` both name the
-step they were saved at, and loading checks the two agree: a process killed between the two writes leaves new
-tensors beside the old state, which is refused in one line instead of resuming from a mismatched pair (that would
-silently train the last epoch twice). `state.json` is schema-checked on every read."""
+step they were saved at, and loading checks the two agree. Until the new `state.json` is written, the tensors it
+still names are kept as `checkpoint.prev.safetensors`, so a process killed between the two writes leaves a whole
+pair behind (state.json + the kept tensors), which loading takes: the run resumes from its previous epoch, exactly.
+A pair that matches in neither way is refused in one line (resuming from it would silently train an epoch twice).
+`state.json` is schema-checked on every read."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from .._atomic import atomic_path, write_json
 from ..errors import CheckpointError
 
 CKPT, STATE = "checkpoint.safetensors", "state.json"
+PREV = "checkpoint.prev.safetensors"  # the tensors state.json names while a new checkpoint is being written
 
 
 def _split_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -45,6 +50,15 @@ def _join_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> d
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def write_tensors(tensors: dict[str, torch.Tensor], tmp: Path, dest: Path, metadata: dict[str, str] | None) -> None:
+    """safetensors' save_file into `tmp` (an atomic_path for `dest`). Its I/O failures (a full disk) arrive as
+    SafetensorError; they are the machine's, not a bug, so they go on as the OSError they are, naming `dest`."""
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+    except SafetensorError as e:
+        raise OSError(errno.EIO, f"cannot write ({' '.join(str(e).split())})", str(dest)) from None
+
+
 def save_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
                     state: dict[str, Any]) -> None:
     """Write model + optimizer + scheduler + RNG at `state["step"]`; `state` also holds the model signature."""
@@ -58,9 +72,13 @@ def save_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer,
     tensors.update(opt_tensors)
     tensors["rng.cpu"] = torch.get_rng_state()
     step = str(state["step"])
-    with atomic_path(run_dir / CKPT) as tmp:
-        save_file(tensors, str(tmp), metadata={"step": step, "model": state.get("model", "")})
+    ckpt, prev = run_dir / CKPT, run_dir / PREV
+    with atomic_path(ckpt) as tmp:
+        write_tensors(tensors, tmp, ckpt, {"step": step, "model": state.get("model", "")})
+        if ckpt.exists():  # keep the tensors the current state.json names until it names the new ones
+            os.replace(ckpt, prev)
     write_json(run_dir / STATE, {**state, "optimizer": opt_meta, "scheduler": sched.state_dict()})
+    prev.unlink(missing_ok=True)
 
 
 def save_weights(path: Path, model: nn.Module, metadata: dict[str, str] | None = None) -> None:
@@ -68,7 +86,7 @@ def save_weights(path: Path, model: nn.Module, metadata: dict[str, str] | None =
     lottery ticket rewinds to (skiplab.pruning)."""
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        write_tensors(tensors, tmp, path, metadata)
 
 
 def read_tensors(path: Path, what: str, missing: str = "missing") -> dict[str, torch.Tensor]:
@@ -149,21 +167,29 @@ def tensors_step(path: Path) -> str | None:
         raise CheckpointError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0]})") from None
 
 
-def _read_checked(run_dir: Path, signature: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """state.json and the tensors of a checkpoint made by the model with `signature` at the step state.json names,
-    or one CheckpointError."""
+def paired_tensors(run_dir: Path, state: dict[str, Any]) -> Path:
+    """The tensors file whose step is `state`'s: checkpoint.safetensors, or, where a write was cut off between the
+    two files, the kept previous tensors (PREV); otherwise one CheckpointError."""
+    path, prev, want = run_dir / CKPT, run_dir / PREV, str(state["step"])
+    step = tensors_step(path) if path.exists() or not prev.exists() else None
+    if step == want:
+        return path
+    if prev.exists() and tensors_step(prev) == want:
+        return prev
+    # Not recoverable: the tensors of state.json's step are gone, and these have no state to go with them.
+    raise CheckpointError(f"{path} is at step {step} but {STATE} at step {want}: the pair does not belong together "
+                          "(copied or edited files?); it cannot be resumed, use --force to start over")
+
+
+def _read_checked(run_dir: Path, signature: str) -> tuple[dict[str, Any], Path, dict[str, torch.Tensor]]:
+    """state.json, and the path and tensors of the checkpoint made by the model with `signature` at the step
+    state.json names; or one CheckpointError."""
     state = checked_state(run_dir)
-    path = run_dir / CKPT
     if state["model"] != signature:
-        raise CheckpointError(f"{path}: made by model {state['model']!r}, not {signature!r}; "
+        raise CheckpointError(f"{run_dir / CKPT}: made by model {state['model']!r}, not {signature!r}; "
                               "use another --out or start a fresh run")
-    step = tensors_step(path)
-    if step != str(state["step"]):
-        # Not recoverable: the tensors of state.json's step were replaced, and these have no state to go with them.
-        raise CheckpointError(f"{path} is at step {step} but {STATE} at step {state['step']}: the run was "
-                              "interrupted between the two writes; the pair cannot be resumed, use --force to "
-                              "start over")
-    return state, read_tensors(path, "checkpoint", "missing (state.json is there but its tensors are not)")
+    path = paired_tensors(run_dir, state)
+    return state, path, read_tensors(path, "checkpoint", "missing (state.json is there but its tensors are not)")
 
 
 def _apply_model(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
@@ -191,8 +217,8 @@ def load_model_weights(run_dir: Path, model: nn.Module, signature: str) -> dict[
     """Load only the model's weights of the checkpoint in `run_dir` (for probes of a trained run), with the same
     checks as `load_checkpoint`; `signature` is `skiplab.train.model_signature(model)`. A pruned run's weights
     load into an unpruned model with the masks folded in (zeros where pruned). Returns the saved state."""
-    state, tensors = _read_checked(Path(run_dir), signature)
-    _apply_model(Path(run_dir) / CKPT, model, _fold_masks(tensors, set(model.state_dict())))
+    state, path, tensors = _read_checked(Path(run_dir), signature)
+    _apply_model(path, model, _fold_masks(tensors, set(model.state_dict())))
     return state
 
 
@@ -200,8 +226,8 @@ def load_checkpoint(run_dir: Path, model: nn.Module, opt: torch.optim.Optimizer,
                     signature: str) -> dict[str, Any]:
     """Restore everything saved by `save_checkpoint` and return the saved state dict. Any mismatch (another
     architecture, a corrupt file, tensors from another step) raises CheckpointError with one line."""
-    state, tensors = _read_checked(run_dir, signature)
-    _apply_model(run_dir / CKPT, model, tensors)
+    state, path, tensors = _read_checked(run_dir, signature)
+    _apply_model(path, model, tensors)
     opt.load_state_dict(_join_optimizer(tensors, state["optimizer"]))
     sched.load_state_dict(state["scheduler"])
     torch.set_rng_state(tensors["rng.cpu"])

@@ -50,6 +50,17 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def all_ok(ok: bool) -> bool:
+    """Whether `ok` holds on every rank (each rank passes its own); True alone in one process. A step only some
+    ranks can take (rank 0 taking the folder's lock) says so through this, so the others fail with it instead of
+    waiting at the next barrier for a rank that has gone."""
+    if not is_distributed():
+        return ok
+    flag = torch.tensor([int(ok)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
 def launched_by_torchrun() -> bool:
     return all(v in os.environ for v in TORCHRUN_VARS)
 

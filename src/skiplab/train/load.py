@@ -11,7 +11,7 @@ from .. import config as C
 from ..data import Dataset
 from ..errors import CheckpointError, ConfigError
 from ..models import Net
-from .checkpoint import CKPT, STATE, load_model_weights
+from .checkpoint import CKPT, PREV, STATE, load_model_weights
 from .experiment import RunConfig, build_model, load_data
 from .loop import model_signature
 
@@ -57,7 +57,7 @@ def load_run(run_dir: str | Path, dataset: Dataset | None = None) -> tuple[Net, 
     """
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
-    if not (run_dir / STATE).exists() or not (run_dir / CKPT).exists():
+    if not (run_dir / STATE).exists() or not ((run_dir / CKPT).exists() or (run_dir / PREV).exists()):
         raise CheckpointError(f"{run_dir}: no checkpoint yet (run it for at least one epoch)")
     data = dataset if dataset is not None else load_data(cfg.data)
     model = build_model(cfg, data)

@@ -67,13 +67,24 @@ def _release(folder: Path) -> None:
 
 @contextlib.contextmanager
 def run_lock(folder: str | Path | None) -> Iterator[None]:
-    """Hold `folder`'s lock for the block (nothing for None; under torchrun only rank 0, the one writer, locks). A
-    folder another live process holds is one CheckpointError naming that process."""
-    if folder is None or not D.is_main():
+    """Hold `folder`'s lock for the block (nothing for None). A folder another live process holds is one
+    CheckpointError naming that process. Under torchrun only rank 0, the one writer, locks, and every rank must
+    enter together: the others learn whether rank 0 got the lock and, if not, fail too rather than wait for it."""
+    if folder is None:
         yield
         return
     folder = Path(folder)
-    _acquire(folder)
+    if not D.is_main():
+        if not D.all_ok(True):
+            raise CheckpointError(f"{folder}: rank 0 could not take the run folder's lock (see its message)")
+        yield
+        return
+    try:
+        _acquire(folder)
+    except BaseException:
+        D.all_ok(False)
+        raise
+    D.all_ok(True)
     try:
         yield
     finally:
@@ -105,3 +116,27 @@ def only_lock_left(folder: Path) -> bool:
     """Whether `folder` holds nothing but a lock file and killed writes' temporaries (a run stopped before it wrote
     anything): --force may clear it although it holds no run."""
     return folder.is_dir() and all(p.name == LOCK or is_temporary(p) for p in folder.iterdir())
+
+
+def first_missing(folder: Path) -> Path | None:
+    """The topmost folder on the way to `folder` that does not exist yet (what creating `folder` would create), or
+    None when `folder` exists."""
+    top = None
+    while not folder.exists() and folder != folder.parent:
+        top, folder = folder, folder.parent
+    return top
+
+
+def remove_new_folder(folder: Path, top: Path) -> None:
+    """Undo the creation of `folder` (and its parents up to `top`) by a run that failed before it wrote anything
+    worth resuming: the lock file goes, then each folder on the way up while it is empty. Empty-only removal
+    (os.rmdir) keeps whatever another run put beside it meanwhile."""
+    (folder / LOCK).unlink(missing_ok=True)
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone
+            return
+        if folder == top:
+            return
+        folder = folder.parent

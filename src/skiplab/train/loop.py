@@ -17,10 +17,10 @@ from .._atomic import write_json, write_text
 from ..config import stable_hash, to_dict
 from ..data.dataset import Dataset, spread
 from ..data.loader import DeviceLoader
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from . import distributed as D
 from .callbacks import Callback, History, TrainState
-from .checkpoint import STATE, load_checkpoint, save_checkpoint
+from .checkpoint import CKPT, PREV, STATE, checked_state, load_checkpoint, paired_tensors, save_checkpoint
 from .config import TrainConfig
 from .lock import run_lock
 from .progress import TrainProgress
@@ -105,7 +105,13 @@ class RunFolder:
         """Load the last checkpoint, if there is one: weights, optimizer, schedule, RNG, epoch and history."""
         if self.path is None or not (self.path / STATE).exists():
             return
+        epoch, epochs = checked_state(self.path)["epoch"], state.cfg.epochs
+        if epoch > epochs:  # not this run's checkpoint: it would be called finished without training
+            raise CheckpointError(f"{self.path / STATE}: at epoch {epoch}, past this run's {epochs} epochs; not a "
+                                  "checkpoint of this run (use --force to start over)")
         saved = load_checkpoint(self.path, stepper.model, stepper.opt, stepper.sched, self.signature)
+        if D.is_main() and paired_tensors(self.path, saved) == self.path / CKPT:
+            (self.path / PREV).unlink(missing_ok=True)  # a kill after the last state.json write left it
         state.epoch, state.step = saved["epoch"], saved["epoch"] * state.steps_per_epoch
         history.epochs = saved["history"]
 
@@ -146,8 +152,8 @@ def place_model(model: nn.Module, cfg: TrainConfig, device: torch.device, channe
 def train_epoch(stepper: TrainStep, loader: DeviceLoader, state: TrainState, callbacks: list[Callback],
                 progress: TrainProgress) -> tuple[float, float, int]:
     """The steps of epoch `state.epoch`, until its batches run out, `max_steps` is reached, a callback sets
-    `state.stop`, or a `log_every` read sees a non-finite loss. Returns (mean train loss, error rate, first
-    non-finite step or -1) over its steps."""
+    `state.stop`, or a `log_every` read sees a diverged loss (step.diverged). Returns (mean train loss, error rate,
+    first diverged step or -1) over its steps."""
     cfg = stepper.cfg
     stepper.model.train()
     stepper.reset()
