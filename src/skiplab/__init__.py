@@ -13,7 +13,18 @@ and attacks run on it (stem = the modules before the first block, head = those a
 
 __version__ = "0.1.0"
 
-from .flop_count import flops  # noqa: E402  (`skiplab.flops(model, input_shape)`)
-from .models.wrap import wrap  # noqa: E402  (`skiplab.wrap(model, blocks=[...])`)
+from typing import Any
 
 __all__ = ["flops", "wrap", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use, so `import skiplab` (which the `skiplab` command does first) stays instant and a Ctrl-C
+    # while torch loads reaches the command line's handler (skiplab.cli) instead of printing a traceback.
+    if name == "flops":  # `skiplab.flops(model, input_shape)`
+        from .flop_count import flops
+        return flops
+    if name == "wrap":  # `skiplab.wrap(model, blocks=[...])`
+        from .models.wrap import wrap
+        return wrap
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -202,18 +202,44 @@ def apply_overrides(data: Mapping[str, Any], assignments: Sequence[str]) -> dict
     return out
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; a megabyte is no config
+MAX_CONFIG_DEPTH = 32  # sections nest 1-2 levels (model overrides, milestones); deeper is no config
+
+
+def _depth(obj: Any, limit: int = MAX_CONFIG_DEPTH + 1) -> int:
+    """How deeply `obj` nests mappings and lists, counted up to `limit` (without recursion: the point is to refuse
+    what would make recursive code fail)."""
+    deepest, stack = 0, [(obj, 0)]
+    while stack:
+        item, d = stack.pop()
+        deepest = max(deepest, d)
+        if d < limit and isinstance(item, (dict, list)):
+            stack.extend((v, d + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def load_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON config file into a dict; any problem is one ConfigError naming the file."""
     path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is no config file (at most {MAX_CONFIG_BYTES:,})")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text file (not UTF-8: {e.reason} at byte {e.start})") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config file ({e.strerror or e})") from None
+    kind = "JSON" if path.suffix == ".json" else "YAML"
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({first})") from None
+        raise ConfigError(f"{path}: not valid {kind} ({first})") from None
+    except RecursionError:  # a parser (or C.to_dict later) recursing through thousands of nested levels
+        raise ConfigError(f"{path}: nests too deeply for a config file (sections are 1-2 levels deep)") from None
+    if _depth(data) > MAX_CONFIG_DEPTH:
+        raise ConfigError(f"{path}: nests more than {MAX_CONFIG_DEPTH} levels deep; a config's sections are 1-2 "
+                          "levels deep")
     if data is None:
         return {}
     if not isinstance(data, dict):

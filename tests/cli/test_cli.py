@@ -71,17 +71,29 @@ def test_bad_config_file(tmp_path):
     assert r.exit_code == 2 and "missing.yaml" in r.output
 
 
-def test_unfinished_run_needs_resume_and_other_architecture_is_refused(tmp_path):
+def test_unfinished_run_needs_resume_and_another_config_is_refused(tmp_path):
     run_dir = tmp_path / "mine"
     base = ["train", "--data", "digits", "--run-dir", str(run_dir), "--set", "model.depth=2"]
-    assert run(*base, "--model", "resmlp", "--epochs", "1").exit_code == 0
+    assert run(*base, "--model", "resmlp", "--epochs", "2", "--set", "train.max_steps=30").exit_code == 0
     (run_dir / "result.json").unlink()  # as if the process had been killed after its first epoch
-    r = run(*base, "--model", "resmlp", "--epochs", "2")
+    (run_dir / "metrics.jsonl").write_text((run_dir / "metrics.jsonl").read_text().splitlines()[0] + "\n")
+    config = (run_dir / "config.json").read_bytes()
+    r = run(*base, "--model", "resmlp", "--epochs", "2", "--set", "train.max_steps=30")
     assert r.exit_code == 2 and "--resume" in r.output
-    r = run(*base, "--model", "plainmlp", "--epochs", "2", "--resume")
-    assert r.exit_code == 2 and "made by model 'resmlp" in r.output
-    r = run(*base, "--model", "resmlp", "--epochs", "2", "--resume")
-    assert r.exit_code == 0 and "finished after 2 epochs" in r.output
+    # another architecture, another lr, another length: each would mix two runs in one folder
+    for change, words in ((["--model", "plainmlp", "--epochs", "2"], 'model.name is "resmlp" there, "plainmlp" now'),
+                          (["--model", "resmlp", "--epochs", "2", "--lr", "0.05"], "train.lr is 0.1 there, 0.05 now"),
+                          (["--model", "resmlp", "--epochs", "3"], "train.epochs is 2 there, 3 now (a run's length")):
+        r = run(*base, "--set", "train.max_steps=30", *change, "--resume")
+        assert r.exit_code == 2 and r.output.startswith(f"error: {run_dir} holds a run of another config") \
+            and words in r.output, r.output
+        assert (run_dir / "config.json").read_bytes() == config  # never rewritten
+    r = run(*base, "--model", "resmlp", "--epochs", "2", "--set", "train.max_steps=30", "--resume")
+    assert r.exit_code == 0 and "finished after 2 epochs" in r.output, r.output
+    assert (run_dir / "config.json").read_bytes() == config
+    # a finished run is not reported as another config's either
+    r = run(*base, "--model", "resmlp", "--epochs", "5")
+    assert r.exit_code == 2 and "refusing to reuse it" in r.output
 
 
 def test_real_process_exit_status_and_no_traceback(tmp_path):

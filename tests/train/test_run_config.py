@@ -84,7 +84,9 @@ def test_a_run_folder_saved_before_model_config_still_loads(tmp_path):
     (run_dir / "result.json").unlink()  # as if interrupted after its last checkpoint
     resumed = runner.invoke(app, [*args, "--resume"])
     assert resumed.exit_code == 0 and "finished after 1 epochs" in resumed.output, resumed.output
-    assert json.loads((run_dir / "config.json").read_text())["run"]["model"] == {"name": "resmlp", "depth": 2}
+    # resuming never rewrites a run's config.json: the old form stays as it was written, and still reads
+    assert json.loads((run_dir / "config.json").read_text())["run"] == old
+    assert read_run_config(run_dir) == cfg
 
 
 def test_an_old_config_json_with_a_bad_model_is_one_clear_error(tmp_path):

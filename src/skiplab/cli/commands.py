@@ -1,5 +1,5 @@
-"""The `skiplab` command line. Every command turns a user error (SkiplabError) into one line on stderr and exit
-status 2, with no traceback."""
+"""The `skiplab` typer app: every command registered on it. `skiplab.cli.main` runs it under the exit-status
+policy (skiplab.cli.__init__)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,3 @@ app.command("sweep")(sweep)
 app.command("bench")(bench)
 app.command("tddft")(tddft)
 
-
-def main() -> None:
-    app()

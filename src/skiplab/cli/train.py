@@ -8,14 +8,16 @@ from typing import List, Optional
 import typer
 
 from .. import config as C
-from ..errors import ConfigError
+from ..errors import EXIT_DIVERGED, CheckpointError, ConfigError
 from ..pruning import rewind_file
 from ..train import SaveWeightsAt, distributed as D
 from ..train.callbacks import TENSORBOARD, TensorBoardLog, tensorboard_writer
+from ..train.checkpoint import read_state
+from ..train.step import BLOWUP
 from ..train.config import TrainConfig
 from ..train.experiment import (DataConfig, Existing, ModelConfig, RunConfig, RunHooks, load_data, locate_run,
                                 resolve_run_config, run_training, training_device)
-from .common import err_console, out_console, user_errors
+from .common import err_console, out_console, user_errors, writable_folder
 
 # Help text comes from the config fields' metadata, so flags and `skiplab list options` cannot drift apart.
 _T, _D, _M, _R = (C.field_help(TrainConfig), C.field_help(DataConfig), C.field_help(ModelConfig),
@@ -90,6 +92,7 @@ def train(
     logs = _logs(log)
     hooks = RunHooks(callbacks=lambda d: [SaveWeightsAt(k, d / rewind_file(k)) for k in steps]
                      + ([TensorBoardLog(d / TENSORBOARD)] if "tensorboard" in logs else []))
+    writable_folder(run_dir or out, "--run-dir" if run_dir else "--out")  # before the data is read
     with D.from_torchrun(cfg.train.device):  # under torchrun: one rank of a DDP run; otherwise a no-op
         training_device(cfg.train)  # a device this machine lacks is refused before the data is read
         dataset = load_data(cfg.data)
@@ -111,8 +114,8 @@ def train(
             board.close()
     status = r.get("status")
     if status == "diverged":
-        err_console.print(f"[{cfg.model.name}] diverged (non-finite loss) at step {r.get('diverged_step')}; "
-                          "the last good checkpoint is kept", markup=False)
+        err_console.print(f"[{cfg.model.name}] diverged at step {r.get('diverged_step')} (its loss was not finite or "
+                          f"above {BLOWUP:g}x a uniform guess's); {_kept(outcome.run_dir)}", markup=False)
     out_console.print(
         f"{cfg.model.name} on {cfg.data.name}: {status} after {final.get('epoch', 0)} epochs, "
         f"train error {_pct(final.get('train_err'))}, test error {_pct(final.get('test_err'))}"
@@ -120,3 +123,16 @@ def train(
         + f"\n  run folder: {outcome.run_dir}"
         + (f"\n  tensorboard: tensorboard --logdir {outcome.run_dir / TENSORBOARD}" if "tensorboard" in logs else ""),
         markup=False)  # paths and names in full: a bracket in them is text, not a style
+    if status == "diverged":
+        raise typer.Exit(EXIT_DIVERGED)  # its results are kept, but a script must not take it for a trained net
+
+
+def _kept(run_dir: Path) -> str:
+    """What a diverged run left to look at: the checkpoint of its last good epoch, if it got that far."""
+    try:
+        epoch = read_state(run_dir).get("epoch")
+    except CheckpointError:
+        epoch = None
+    if not isinstance(epoch, int) or epoch < 1:
+        return "it diverged in its first epoch, so no checkpoint was written (result.json records it)"
+    return f"kept: the checkpoint of epoch {epoch}, its last good one, and result.json"

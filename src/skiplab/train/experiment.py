@@ -22,8 +22,9 @@ from . import distributed as D
 from .callbacks import Callback, History
 from .checkpoint import STATE, read_state
 from .config import TrainConfig
-from .lock import clear_run_folder, only_lock_left, run_lock
+from .lock import clear_run_folder, first_missing, only_lock_left, remove_new_folder, run_lock
 from .loop import check_sync_bn, fit, resolve_device
+from .run_identity import CONFIG, check_same_run
 from .runs import RESULT, read_result, run_dir as hashed_run_dir
 
 
@@ -233,28 +234,46 @@ def run_training(cfg: RunConfig, folder: Path, data: Dataset, *, extra: Mapping[
                                                          for f in ("config.json", STATE, RESULT)):
         raise ConfigError(f"{folder}: --force would delete a folder that holds no skiplab run; "
                           "refusing (remove it yourself or choose another --run-dir)")
+    resolved = hashed_config(cfg, data, extra)
     done = read_result(folder)
     if done is not None and existing != "restart":
+        check_same_run(folder, resolved, "reuse")  # another config's result must not be reported as this one's
         return RunOutcome(folder, done, reused=True, seconds=0.0)
     # One writer per folder: the lock (rank 0's) is taken before the folder is cleared, judged or written, and held
     # until training ends, so a second `train` or `reproduce` here is refused while this one lives.
-    with run_lock(folder):
-        return _train_locked(cfg, folder, data, model, extra, existing, hooks, verbose, clear)
+    created, locked = first_missing(folder), False
+    try:
+        with run_lock(folder):
+            locked = True
+            try:
+                return _train_locked(cfg, folder, data, model, resolved, existing, hooks, verbose, clear)
+            except BaseException:
+                if created is not None and D.is_main() and not (folder / STATE).exists():
+                    clear_run_folder(folder)  # failed before its first checkpoint: nothing to resume, so no trace
+                raise
+    except BaseException:
+        if locked and created is not None and D.is_main() and only_lock_left(folder):
+            remove_new_folder(folder, created)
+        raise
 
 
-def _train_locked(cfg: RunConfig, folder: Path, data: Dataset, model: Net, extra: Mapping[str, Any] | None,
+def _train_locked(cfg: RunConfig, folder: Path, data: Dataset, model: Net, resolved: dict[str, Any],
                   existing: Existing, hooks: RunHooks, verbose: bool, clear: bool) -> RunOutcome:
     D.barrier()
     if clear and D.is_main():
         clear_run_folder(folder)
     D.barrier()
+    if not clear:  # every rank judges the same files, so all refuse alike (none is left waiting at a barrier)
+        check_same_run(folder, resolved, "resume" if existing == "resume" else "train in")
     if (folder / STATE).exists() and existing == "refuse":
         state = read_state(folder)
         raise ConfigError(f"{folder}: an unfinished run is there (epoch {state.get('epoch')} of "
                           f"{cfg.train.epochs}); pass --resume to continue it or --force to start over")
     folder.mkdir(parents=True, exist_ok=True)
-    if D.is_main():  # under torchrun every rank trains (fit writes on rank 0 only) and resumes from rank 0's files
-        write_json(folder / "config.json", {"run": C.to_dict(cfg), "resolved": hashed_config(cfg, data, extra)})
+    # under torchrun every rank trains (fit writes on rank 0 only) and resumes from rank 0's files. A config.json
+    # already there is this config's (checked above): it stays as written.
+    if D.is_main() and not (folder / CONFIG).exists():
+        write_json(folder / CONFIG, {"run": C.to_dict(cfg), "resolved": resolved})
     t0 = time.perf_counter()
     if hooks.prepare is not None:
         hooks.prepare(model, folder)

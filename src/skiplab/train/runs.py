@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config import stable_hash
 
-PROTOCOL = 2  # 2: capped evaluations spread over the split
+PROTOCOL = 3  # 2: capped evaluations spread over the split; 3: a finite loss blow-up is divergence (step.BLOWUP)
 RESULT = "result.json"
 
 

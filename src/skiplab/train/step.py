@@ -1,7 +1,9 @@
 """One optimization step (`TrainStep`) and one evaluation pass (`evaluate`): what fit() repeats. A step never
-waits on the host: loss sums, error counts and the first non-finite step live on the device until `read()`."""
+waits on the host: loss sums, error counts and the first diverged step live on the device until `read()`."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -10,6 +12,19 @@ from ..data.loader import DeviceLoader
 from . import distributed as D
 from .config import TrainConfig
 from .optim import build_optimizer, build_schedule
+
+
+# The divergence rule (PROTOCOL 3): a step diverges when its mean training loss is not finite, or exceeds BLOWUP
+# times the loss of a uniform guess over the C classes (ln C: 2.30 for 10 classes, so the bar is 2,303). A net whose
+# loss has exploded to a finite 7e14 has left training as surely as a NaN one, and finishing it as "finished" would
+# let its error count as a trained net's. A uniform guess is where a net starts; a net that still learns stays
+# within a small multiple of it, so 1000x leaves room for every recoverable spike.
+BLOWUP = 1000.0
+
+
+def diverged(loss: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Elementwise: whether each loss (a step's mean cross-entropy over `num_classes`) breaks the divergence rule."""
+    return ~torch.isfinite(loss) | (loss > BLOWUP * math.log(max(num_classes, 2)))
 
 
 class TrainStep:
@@ -42,12 +57,12 @@ class TrainStep:
         self.sched.step()
         with torch.no_grad():
             lo = loss.detach()
-            self.first_bad = torch.where((self.first_bad < 0) & ~torch.isfinite(lo), step, self.first_bad)
+            self.first_bad = torch.where((self.first_bad < 0) & diverged(lo, out.shape[1]), step, self.first_bad)
             self.sums += torch.stack([lo * y.shape[0], (out.argmax(1) != y).sum().float()])
         self.count += y.shape[0]
 
     def read(self) -> tuple[float, float, int]:
-        """(mean loss, error rate, first non-finite step or -1) since the last reset: the one host sync."""
+        """(mean loss, error rate, first diverged step or -1) since the last reset: the one host sync."""
         sums = D.all_reduce_sum(self.sums.clone())
         count = D.all_reduce_sum(torch.tensor(float(self.count), device=self.device)).item()
         bad = self.first_bad.clone()

@@ -58,12 +58,12 @@ def fit_population(models: Sequence[nn.Module], data: Dataset, cfg: TrainConfig,
     train it, to float rounding (see the package doc). Returns the N histories; each model ends holding its
     trained weights.
 
-    A model whose loss goes non-finite is stopped where fit() would stop it (at the epoch's end, or at a
-    `log_every` read): its result says diverged at that step, its folder keeps the last good checkpoint, and the
-    others go on. A model whose callback sets `state.stop` (or that reaches `max_steps`) ends its epoch there and
-    ends "stopped", as in fit(); the others go on. `resume=True` loads each folder's checkpoint into its own model,
-    optimizer and schedule and then stacks them; every folder must be at the same epoch (run_population groups
-    folders by epoch for you).
+    A model whose loss diverges (skiplab.train.step.diverged) is stopped where fit() would stop it (at the epoch's
+    end, or at a `log_every` read): its result says diverged at that step, its folder keeps the last good
+    checkpoint, and the others go on. A model whose callback sets `state.stop` (or that reaches `max_steps`) ends
+    its epoch there and ends "stopped", as in fit(); the others go on. `resume=True` loads each folder's checkpoint
+    into its own model, optimizer and schedule and then stacks them; every folder must be at the same epoch
+    (run_population groups folders by epoch for you).
 
     `callbacks`: None, or one list per model, called where fit() calls them on model i's own TrainState (the real
     model i, its own optimizer, its folder, its epoch and step); under vmap the model's slice of the stack is

@@ -15,7 +15,7 @@ from torch.func import functional_call, stack_module_state
 from ...errors import ConfigError
 from ..config import TrainConfig
 from ..optim import build_schedule
-from ..step import TrainStep
+from ..step import TrainStep, diverged
 from .rng import RANDOM
 
 
@@ -54,7 +54,7 @@ class PopulationStep:
     decay falls where optim.param_groups puts it; its schedule). `slots[j]` is the model index of stack entry j: a
     model that diverged is dropped from the stack (`keep`), so it neither costs compute nor touches the others.
 
-    Loss sums, error counts and the first non-finite step live on the device per model until `read()`, as in
+    Loss sums, error counts and the first diverged step live on the device per model until `read()`, as in
     TrainStep."""
 
     def __init__(self, templates: Sequence[TrainStep], cfg: TrainConfig, device: torch.device, total_steps: int,
@@ -143,7 +143,7 @@ class PopulationStep:
         self.sched.step()
         with torch.no_grad():
             lo = losses.detach()
-            self.first_bad = torch.where((self.first_bad < 0) & ~torch.isfinite(lo), step, self.first_bad)
+            self.first_bad = torch.where((self.first_bad < 0) & diverged(lo, out.shape[-1]), step, self.first_bad)
             self.sums += torch.stack([lo * ys.shape[1], (out.argmax(-1) != ys).sum(1).float()], 1)
         self.count += ys.shape[1]
 
@@ -160,7 +160,7 @@ class PopulationStep:
             g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
 
     def read(self) -> tuple[list[float], list[float], list[int]]:
-        """Per stack entry: (mean loss, error rate, first non-finite step or -1) since the last reset."""
+        """Per stack entry: (mean loss, error rate, first diverged step or -1) since the last reset."""
         sums, bad = self.sums.tolist(), self.first_bad.tolist()
         c = max(self.count, 1)
         return [s[0] / c for s in sums], [s[1] / c for s in sums], [int(b) for b in bad]
