@@ -1,6 +1,8 @@
 """Numbers and sections that make no sense are refused by the CLI before anything is written: exit status 2, one
 `error: ...` line naming the field, no traceback, and the --out folder left empty."""
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -57,3 +59,61 @@ def test_reproduce_refuses_nonsense_counts(tmp_path, args, words):
     lines = [line for line in r.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], r.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def _pngs(folder, n, size=8):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("L", (size, size), color=i * 9 % 256).save(folder / f"{i}.png")
+
+
+def _one_class(root):
+    _pngs(root / "cat", 6)
+
+
+def _empty_test(root):
+    _pngs(root / "train" / "cat", 4)
+    _pngs(root / "train" / "dog", 4)
+    (root / "test" / "cat").mkdir(parents=True)
+    (root / "test" / "dog").mkdir(parents=True)
+
+
+def _eighteen_images(root):  # 18 images: 16 train + 2 held out, fewer than the default batch of 128
+    _pngs(root / "cat", 9)
+    _pngs(root / "dog", 9)
+
+
+@pytest.mark.parametrize("make, words", [
+    (_one_class, "has one class folder (cat); a classifier needs at least two"),
+    (_empty_test, "holds no .png/.jpg/.jpeg images"),
+    (_eighteen_images, "train.batch_size 128 is larger than the 16 training examples"),
+])
+def test_image_folders_that_make_no_task_are_one_line_through_the_cli(tmp_path, capsys, make, words):
+    from skiplab.cli import run
+
+    root = tmp_path / "imgs"
+    make(root)
+    out = tmp_path / "runs"
+    code = run(["train", "--model", "resmlp", "--data", f"imagefolder:{root}", "--epochs", "1", "--out", str(out),
+                "--set", f"data.cache_dir={tmp_path / 'cache'}"])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], lines
+    assert not out.exists()
+
+
+def test_a_state_past_the_runs_epochs_is_refused_not_called_finished(tmp_path, capsys):
+    from skiplab.cli import run
+
+    run_dir = tmp_path / "run"
+    args = [*TRAIN, "--run-dir", str(run_dir)]
+    assert run(args) == 0
+    (run_dir / "result.json").unlink()
+    state = json.loads((run_dir / "state.json").read_text())
+    (run_dir / "state.json").write_text(json.dumps({**state, "epoch": 99}))
+    capsys.readouterr()
+    assert run([*args, "--resume"]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "state.json: at epoch 99, past this run's 1 epochs" in lines[0], lines
+    assert not (run_dir / "result.json").exists()
