@@ -14,6 +14,7 @@ from ...errors import ConfigError
 from .. import distributed as D
 from ..checkpoint import STATE, read_state
 from ..lock import clear_run_folder, only_lock_left, run_locks
+from ..run_identity import CONFIG, check_same_run
 from ..experiment import Existing, RunConfig, RunHooks, RunOutcome, build_model, hashed_config, training_device
 from ..runs import RESULT, read_result
 from .fit import fit_population
@@ -70,7 +71,9 @@ def run_population(cfgs: Sequence[RunConfig], folders: Sequence[str | Path], dat
 
 def _train_locked(cfgs: list[RunConfig], folders: list[Path], data: Dataset, extras: list[Any], existing: Existing,
                   hooks: RunHooks, verbose: bool, strategy: str, device: Any) -> list[RunOutcome]:
-    for f in folders:
+    for i, f in enumerate(folders):
+        if existing != "restart":  # as run_training: a folder is only resumed or reused by the config it records
+            check_same_run(f, hashed_config(cfgs[i], data, extras[i]), "resume" if existing == "resume" else "reuse")
         if existing == "refuse" and read_result(f) is None and (f / STATE).exists():
             state = read_state(f)
             raise ConfigError(f"{f}: an unfinished run is there (epoch {state.get('epoch')} of "
@@ -94,8 +97,9 @@ def _train_locked(cfgs: list[RunConfig], folders: list[Path], data: Dataset, ext
         for i in members:  # each as run_training sets it up, in this order: build, config.json, prepare, callbacks
             model = build_model(cfgs[i], data)
             folders[i].mkdir(parents=True, exist_ok=True)
-            write_json(folders[i] / "config.json", {"run": C.to_dict(cfgs[i]),
-                                                    "resolved": hashed_config(cfgs[i], data, extras[i])})
+            if not (folders[i] / CONFIG).exists():  # one already there is this config's (checked): never rewritten
+                write_json(folders[i] / CONFIG, {"run": C.to_dict(cfgs[i]),
+                                                 "resolved": hashed_config(cfgs[i], data, extras[i])})
             if hooks.prepare is not None:
                 hooks.prepare(model, folders[i])
             callbacks.append(list(hooks.callbacks(folders[i])))
