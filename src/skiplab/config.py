@@ -206,15 +206,16 @@ MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; a megabyte i
 MAX_CONFIG_DEPTH = 32  # sections nest 1-2 levels (model overrides, milestones); deeper is no config
 
 
-def _depth(obj: Any, limit: int = MAX_CONFIG_DEPTH + 1) -> int:
-    """How deeply `obj` nests mappings and lists, counted up to `limit` (without recursion: the point is to refuse
-    what would make recursive code fail)."""
-    deepest, stack = 0, [(obj, 0)]
-    while stack:
-        item, d = stack.pop()
-        deepest = max(deepest, d)
-        if d < limit and isinstance(item, (dict, list)):
-            stack.extend((v, d + 1) for v in (item.values() if isinstance(item, dict) else item))
+def nesting_depth(data: Any, limit: int) -> int:
+    """How many levels of mappings and lists `data` nests (a scalar 0, `{}` 1), counted up to limit + 1 (enough to
+    refuse it), and without recursion: a file deep enough to be refused must not exhaust the stack here either."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        node, level = todo.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, level)
+            if level <= limit:
+                todo.extend((v, level + 1) for v in (node.values() if isinstance(node, dict) else node))
     return deepest
 
 
@@ -237,7 +238,7 @@ def load_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid {kind} ({first})") from None
     except RecursionError:  # a parser (or C.to_dict later) recursing through thousands of nested levels
         raise ConfigError(f"{path}: nests too deeply for a config file (sections are 1-2 levels deep)") from None
-    if _depth(data) > MAX_CONFIG_DEPTH:
+    if nesting_depth(data, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
         raise ConfigError(f"{path}: nests more than {MAX_CONFIG_DEPTH} levels deep; a config's sections are 1-2 "
                           "levels deep")
     if data is None:

@@ -12,6 +12,8 @@ from .._atomic import write_json
 from ..bench.throughput import CPU_DEFAULTS, GPU_DEFAULTS
 from ..errors import ConfigError
 from .common import err_console, user_errors
+from .outputs import check_output
+from .reproduce import check_seeds
 
 # The time-to-accuracy recipe, aimed at ResNet-20 >= 86% on CIFAR-10 in a few seconds on one big GPU: a short
 # one-cycle schedule (Smith & Topin 2019) at batch 512 with the linearly scaled lr of He et al.'s 0.1 at 128,
@@ -95,6 +97,10 @@ def bench(
 
     if time_to_accuracy and large_batch:
         raise ConfigError("--time-to-accuracy and --large-batch are separate measurements; pick one")
+    if eager_batch is not None and eager_batch < 1:  # 0 would silently mean --batch; a negative would fail each model
+        raise ConfigError(f"--eager-batch must be >= 1, got {eager_batch}")
+    if out is not None:  # checked now: the measurement takes minutes, and its JSON is written last
+        check_output(out, "--out", folder=False)
     dev = resolve_device(device)
     say = lambda s: err_console.print(s, markup=False)  # noqa: E731
     result: dict[str, Any] = {"environment": _environment(dev)}
@@ -112,6 +118,7 @@ def bench(
         else:
             if seeds < 1:
                 raise ConfigError("--seeds must be >= 1")
+            check_seeds(seeds)  # the seeds are listed up front: 10**9 of them would fill the memory first
             result["large_batch"] = large_batch_check(run, run.train.batch_size, big_batch, list(range(seeds)),
                                                       rule=lr_rule, say=say)
     else:

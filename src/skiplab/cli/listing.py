@@ -13,6 +13,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from ..data import list_datasets
+from ..errors import ConfigError
 from ..models import describe_models, model_config
 from ..train.config import TrainConfig
 from ..train.experiment import DataConfig
@@ -92,6 +93,8 @@ def claims() -> None:
 @user_errors
 def options(model: Optional[str] = typer.Option(None, "--model", help="also list this model's config fields")) -> None:
     """Every key --set and config files accept, with its help and default."""
+    if model is not None and not model.strip():  # "" would silently list no model's fields, as if none was asked
+        raise ConfigError("--model: give a model name (`skiplab list models` shows them)")
     _table("config keys (for --set KEY=VALUE and config files)", option_rows(model), "key", "meaning")
 
 

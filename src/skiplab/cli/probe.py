@@ -26,6 +26,9 @@ from ..train.load import load_run
 from ..train.loop import resolve_device
 from .common import out_console, user_errors
 from .listing import show_table
+from .outputs import check_output
+
+MAX_SEED = 2 ** 63 - 1  # torch.Generator.manual_seed takes a 64-bit integer
 
 probe_app = typer.Typer(help="Dissect a trained run: gradient signal per layer, block Jacobian spectra, residual/error "
                              "alignment, readout after every block, adversarial robustness, Lipschitz bounds.",
@@ -35,6 +38,16 @@ _RUN = typer.Option(..., "--run", help="run folder (runs/<kind>/<name>-<hash>/se
 _JSON = typer.Option(None, "--json", help="also write the numbers to this JSON file")
 _SEED = typer.Option(0, "--seed", help="seed of the choice of training examples")
 _DEVICE = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto")
+
+
+def _inputs(json_out: Optional[Path], seed: int) -> None:
+    """What every probe checks before it loads or computes anything: the --json path can be written (a folder, or
+    a file among its parents, would otherwise fail after the probe ran; missing folders are created, as for every
+    output) and the seed is one torch takes (the range `skiplab train` accepts)."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed must be a whole number in [0, {MAX_SEED}], got {seed}")
+    if json_out is not None:
+        check_output(json_out, "--json", folder=False)
 
 
 def _pick(data: Dataset, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,6 +112,7 @@ def gradients(run: Path = _RUN,
               seed: int = _SEED, device: str = _DEVICE, json_out: Optional[Path] = _JSON) -> None:
     """Scale-invariant gradient signal g_l = ||dL/dx_l|| * ||x_l|| at the stem and every block, on a fixed
     batch of training examples in train mode (batch statistics, as training sees the net)."""
+    _inputs(json_out, seed)
     model, data, cfg, dev = _load(run, device)
     x, y = _pick(data, examples, seed)
     model.train()
@@ -126,6 +140,7 @@ def jacobian(run: Path = _RUN,
              seed: int = _SEED, device: str = _DEVICE, json_out: Optional[Path] = _JSON) -> None:
     """Eigenvalues mu of every shape-preserving block's Jacobian at one training example (eval mode, batch norm
     calibrated on training data): how tightly they cluster around 1; plus the end-to-end singular values."""
+    _inputs(json_out, seed)
     if method not in ("auto", "exact", "arnoldi"):
         raise ConfigError(f"--method must be auto, exact or arnoldi, got {method!r}")
     if k < 1 or calibrate < 1:
@@ -198,6 +213,7 @@ def alignment(run: Path = _RUN,
               seed: int = _SEED, device: str = _DEVICE, json_out: Optional[Path] = _JSON) -> None:
     """cos(F_l(x_l), -dL/dx_{l+1}) per additive block on held-out examples (eval mode, batch norm calibrated on
     training data), against the same cosine with F and the gradient paired across different examples (null)."""
+    _inputs(json_out, seed)
     if calibrate < 1:
         raise ConfigError("--calibrate must be >= 1")
     model, data, cfg, dev = _load(run, device)
@@ -234,6 +250,7 @@ def readout(run: Path = _RUN,
             seed: int = _SEED, device: str = _DEVICE, json_out: Optional[Path] = _JSON) -> None:
     """The net's own head applied to the partial sum after every block (later blocks lesioned, batch norm
     recalibrated for each), and a logistic-regression probe on every pooled block output."""
+    _inputs(json_out, seed)
     if calibrate < 2:
         raise ConfigError("--calibrate must be >= 2")
     model, data, cfg, dev = _load(run, device)

@@ -17,7 +17,10 @@ from ..models.families.lipschitz import budgeted, tighten
 from ..probes.lipschitz import certified_accuracy, lipschitz_bounds, margin_gradients
 from .common import user_errors
 from .listing import fits
-from .probe import _DEVICE, _JSON, _RUN, _SEED, _g, _held_out, _load, _pick, _save, _say, _show, _table, probe_app
+from .probe import (_DEVICE, _JSON, _RUN, _SEED, _g, _held_out, _inputs, _load, _pick, _save, _say, _show, _table,
+                    probe_app)
+
+FLOAT32_MAX = 3.4028234663852886e38  # torch.finfo(torch.float32).max
 
 _CALIBRATE = typer.Option(1024, "--calibrate", help="training examples for the batch-norm statistics")
 _EXAMPLES = typer.Option(256, "--examples", "-n", help="held-out (test) examples attacked")
@@ -51,11 +54,17 @@ def attack(run: Path = _RUN,
            json_out: Optional[Path] = _JSON) -> None:
     """Robust accuracy against epsilon: an example counts only if FGSM, PGD (cross-entropy) and PGD (margin,
     cosine steps) all fail on it, at this epsilon and every smaller one. Eval mode, batch norm calibrated."""
+    _inputs(json_out, seed)
     if norm not in NORMS:
         raise ConfigError(f"--norm must be one of {', '.join(NORMS)}, got {norm!r}")
     grid = sorted({0.0, *(eps or ((1 / 255, 2 / 255, 4 / 255, 8 / 255) if norm == "linf" else (0.1, 0.25, 0.5, 1)))})
-    if grid[0] < 0 or steps < 1 or restarts < 1 or calibrate < 1:
-        raise ConfigError("--eps must be >= 0; --steps, --restarts and --calibrate must be >= 1")
+    # finite in float32, the attacks' precision: NaN would sort anywhere and pass `>= 0`, and inf or 1e308
+    # would only fail inside torch
+    bad = [e for e in grid if not 0 <= e <= FLOAT32_MAX]
+    if bad:
+        raise ConfigError(f"--eps must be a finite number >= 0 (at most {FLOAT32_MAX:.4g}), got {bad[0]}")
+    if steps < 1 or restarts < 1 or calibrate < 1:
+        raise ConfigError("--steps, --restarts and --calibrate must be >= 1")
     model, data, cfg, dev = _load(run, device)
     xs, _ = _pick(data, calibrate, seed)
     mode = calibrate_batchnorm(model, xs.to(dev))
@@ -74,6 +83,7 @@ def lipschitz(run: Path = _RUN, examples: int = _EXAMPLES, calibrate: int = _CAL
     """L2 Lipschitz bounds of the logits: per block Lip(F) and the block's 1 + Lip(F) (operator norms of every
     layer; convolutions with their stride and padding, batch norm's eval scale), their product for the whole net,
     and the empirical lower bound max ||grad of the logit margin|| / sqrt(2) over held-out examples."""
+    _inputs(json_out, seed)
     if calibrate < 1:
         raise ConfigError("--calibrate must be >= 1")
     model, data, cfg, dev = _load(run, device)

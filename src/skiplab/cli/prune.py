@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import torch
 import typer
 from rich import box
 from rich.table import Table
@@ -15,10 +16,39 @@ from rich.text import Text
 from .. import config as C
 from ..errors import ConfigError
 from ..pruning import MASKS, PruneConfig, density, imp, load_masks
-from ..train.experiment import load_data
+from ..pruning.masks import PRUNABLE, prunable
+from ..train.experiment import build_model, load_data
 from ..train.load import read_run_config
 from ..train.runs import RESULT, read_result
 from .common import out_console, user_errors
+from .outputs import check_output
+
+
+def _check_plan(model: torch.nn.Module, cfg: PruneConfig, rounds: int, named: bool) -> None:
+    """Refuse, before round 1 trains, an --exclude that names no layer (a typo would leave the head pruned and
+    nothing excluded) or none left to prune, and more rounds than there are weights to prune: a round that would
+    prune no weight (round(fraction * alive) = 0, as magnitude_masks counts) only retrains the same mask again.
+    `named`: the user gave --exclude (the default, head, is not required to exist)."""
+    names = [n for n, m in model.named_modules() if isinstance(m, PRUNABLE)]
+    for e in cfg.exclude if named else ():
+        if not any(n == e or n.startswith(e + ".") for n in names):
+            tops = dict.fromkeys(n.split(".")[0] for n in names)  # the top-level names: a deep net has hundreds
+            raise ConfigError(f"--exclude {e}: no conv or linear layer is named so or lies under it; the layers "
+                              f"lie under {', '.join(tops)}")
+    layers = prunable(model, cfg.exclude)
+    if not layers:
+        raise ConfigError(f"--exclude {' '.join(cfg.exclude)} leaves no conv or linear layer to prune")
+    alive = [m.weight.numel() for m in layers.values()]
+    if cfg.scope == "global":
+        alive = [sum(alive)]
+    for r in range(1, rounds + 1):
+        cut = [round(cfg.fraction * a) for a in alive]
+        if not any(cut) and r == 1:
+            raise ConfigError(f"--fraction {cfg.fraction:g} prunes no weight of the {sum(alive):,} in a round")
+        if not any(cut):
+            raise ConfigError(f"--rounds {rounds}: round {r} would prune no weight ({sum(alive):,} left at "
+                              f"--fraction {cfg.fraction:g}); at most {r - 1} round{'s' * (r != 2)} here")
+        alive = [a - c for a, c in zip(alive, cut)]
 
 
 @user_errors
@@ -40,7 +70,9 @@ def prune(run: Path = typer.Option(..., "--run", help="a finished run folder (ru
     cfg = read_run_config(run)
     if read_result(Path(run)) is None:
         raise ConfigError(f"{run}: the run has not finished (no {RESULT}); finish it with skiplab train --resume")
+    check_output(run, "--run", folder=True)  # the rounds are trained inside the run folder
     data = load_data(cfg.data)
+    _check_plan(build_model(cfg, data), cfg_prune, rounds, named=bool(exclude))
     folder = Path(run) / f"prune-{C.stable_hash(C.to_dict(cfg_prune), n=8)}"
     say = lambda text: out_console.print(text, markup=False)  # noqa: E731  (a path may hold brackets)
     dirs = imp(cfg, Path(run), folder, rounds, cfg_prune, data, say=say, verbose=verbose)

@@ -15,8 +15,18 @@ from ..errors import ConfigError
 from ..report.stats_text import replicated
 from .common import err_console, out_console, user_errors
 from .executors import (ADDRESS_HELP, CPUS_HELP, EXECUTOR_HELP, GPUS_HELP, RETRIES_HELP, make_executor)
+from .outputs import check_output
 
 COLOURS = {"supported": "green", "not supported": "red", "inconclusive": "yellow"}
+# Seeds per configuration: more is no experiment anyone runs here, and every run's config is resolved before the
+# first trains (about a millisecond each), so 10**9 seeds would sit for hours, silently, using memory.
+MAX_SEEDS = 10_000
+
+
+def check_seeds(seeds: int) -> None:
+    """--seeds of reproduce and sweep: at most MAX_SEEDS (the lower bound is each engine's own check)."""
+    if seeds > MAX_SEEDS:
+        raise ConfigError(f"--seeds must be at most {MAX_SEEDS:,}, got {seeds}")
 
 
 @user_errors
@@ -67,9 +77,16 @@ def reproduce(
     from ..train import distributed as D
 
     from ..claims.core.scale import scales_of
+    check_seeds(seeds)
+    # --plan only reads OUT (finished runs); a real call writes runs and the report there
+    check_output(out, "--out", folder=True, write=not plan)
     modules = [get_claim(c) for c in (claims or list(CLAIMS))]
     if not claims:  # all claims: those that have this scale (the cifar scale is the depth ladder's)
         modules = [m for m in modules if scale in scales_of(m)] or modules
+    if plan and executor == "local":
+        # checked in --plan too (it starts no executor), so a plan is not shown for a call that would be refused;
+        # not for ray, whose check imports Ray: a plan made where Ray is not installed still works
+        make_executor(executor, address, cpus_per_run, gpus_per_run, retries, workers)
     if plan:
         from ..claims.core.plan import plan as make_plan
         ctx = Context(scale=scale, seeds=seeds, data=data, data_root=str(data_dir) if data_dir else None,

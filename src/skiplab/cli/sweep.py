@@ -14,6 +14,8 @@ from ..errors import ConfigError
 from ..train.experiment import DataConfig, ModelConfig
 from .common import err_console, out_console, user_errors
 from .executors import ADDRESS_HELP, CPUS_HELP, EXECUTOR_HELP, GPUS_HELP, RETRIES_HELP, make_executor
+from .outputs import check_output
+from .reproduce import check_seeds
 
 METRIC_HELP = ("what the table and plot show, from each run's final evaluation: test_err, train_err, "
                "train_full_err (needs train.eval_train=true), test_loss, train_loss, train_full_loss, or seconds")
@@ -58,15 +60,24 @@ def sweep(
     when interrupted); the summary has the mean, std and a 95% interval over seeds with every seed's value.
     """
     from ..sweep import parse_axis, sweep as run_sweep
-    from ..sweep.run import command_line
+    from ..sweep.run import command_line, default_out
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be a whole number >= 1, got {workers}")
+    check_seeds(seeds)
+    for assignment in set_ or []:
+        if assignment.partition("=")[0].strip() == "seed":
+            # it would be applied after each point's own seed: every "seed" of the sweep one run, trained N times
+            raise ConfigError(f"--set {assignment}: a sweep's seeds are 0..N-1, given by --seeds N")
     axes = [parse_axis(g) for g in grid]
     base = C.load_file(config) if config else {}
     flags = {"model.name": model, "data.name": data, "data.root": str(data_dir) if data_dir else None}
+    # both folders checked now: the tables are written after every run has trained
+    check_output(runs, "--runs", folder=True)
+    check_output(out or default_out(axes, seeds, base, flags, list(set_ or [])), "--out", folder=True,
+                 files=("sweep.json", "runs.csv", "summary.csv", "sweep.png"))
     command = command_line(grid, seeds=seeds, model=model, data=data, data_dir=data_dir, config=config,
                            set=list(set_ or []), metric=metric, runs=runs, out=out, workers=workers,
                            executor=None if executor == "local" else executor, address=address)
-    if workers is not None and workers < 1:
-        raise ConfigError(f"--workers must be a whole number >= 1, got {workers}")
     runner = make_executor(executor, address, cpus_per_run, gpus_per_run, retries, workers)
     with runner:
         result = run_sweep(axes, seeds=seeds, base=base, flags=flags, assignments=list(set_ or []), runs=runs,

@@ -14,6 +14,9 @@ import typer
 from .._atomic import atomic_path, write_json
 from ..errors import ConfigError, DataError
 from .common import out_console, user_errors
+from .outputs import check_output
+
+FILES = ("observables.npz", "summary.json", "tddft.png")  # what --out receives
 
 
 def _potential_file(path: Path, x: np.ndarray) -> np.ndarray:
@@ -29,7 +32,11 @@ def _potential_file(path: Path, x: np.ndarray) -> np.ndarray:
     return np.interp(x, data[:, 0], data[:, 1])
 
 
-def _check(dt: float, t_end: float, kick: float, every: int) -> None:
+def _check(dt: float, t_end: float, kick: float, every: int, electrons: Optional[int], exact_dx: float) -> None:
+    if electrons is not None and electrons < 1:  # checked here: a 0 must not fall back to the system's own count
+        raise ConfigError(f"--electrons must be >= 1, got {electrons}")
+    if not (exact_dx > 0 and math.isfinite(exact_dx)):
+        raise ConfigError(f"--exact-dx must be a finite number > 0, got {exact_dx}")
     if not (dt > 0 and math.isfinite(dt)):
         raise ConfigError(f"--dt must be > 0, got {dt}")
     if not (t_end >= dt and math.isfinite(t_end)):
@@ -66,7 +73,7 @@ def tddft(
     --t-end 600 --dt 0.05`."""
     from ..physics import (Grid, KohnSham, Laser, custom, ground_state, kick as do_kick, match_peaks, peaks, preset,
                            propagate, reference, strength_function)
-    _check(dt, t_end, kick, every)
+    _check(dt, t_end, kick, every, electrons, exact_dx)
     grid = Grid(box, dx, order)
     sysm = preset(system, grid, omega=omega, electrons=electrons)
     if potential is not None:
@@ -84,6 +91,14 @@ def tddft(
     from ..physics.propagate import make_propagator
     make_propagator(propagator, ks)  # an unknown name fails here, before any work
     steps = round(t_end / dt)
+    rgrid = None  # the exact reference's grid, built now so that a bad --exact-dx fails before any work
+    if exact and sysm.electrons <= 2 and potential is None:
+        try:
+            rgrid = grid if sysm.electrons == 1 else Grid(box, max(dx, exact_dx), order)
+        except ConfigError as e:
+            raise ConfigError(f"--exact-dx {exact_dx:g}: {e}") from None
+    # the folder is checked before the propagation, which can take minutes: an unwritable --out fails now
+    check_output(out, "--out", folder=True, files=FILES)
 
     gs = ground_state(ks)
     def say(text: str) -> None:  # in full: soft-wrapped lines are never cut, and a bracket in a path is not markup
@@ -94,8 +109,7 @@ def tddft(
         f"{'converged' if gs.converged else 'NOT converged'} in {gs.iterations} iterations (int|n_out - n_in| = "
         f"{gs.residual:.1e}, tolerance {gs.tolerance:.0e})")
     ref = None
-    if exact and sysm.electrons <= 2 and potential is None:
-        rgrid = grid if sysm.electrons == 1 else Grid(box, max(dx, exact_dx), order)
+    if rgrid is not None:
         ref = reference(sysm if rgrid is grid else preset(system, rgrid, omega=omega, electrons=electrons))
         say(f"exact reference ({ref.method}, dx {rgrid.dx:g}): E = {ref.ground:.8f} Ha; {functional} error "
             f"{gs.energy - ref.ground:+.2e} Ha")
@@ -134,7 +148,7 @@ def tddft(
             # each exact line's nearest peak: a convenience for scripts, not an assignment of peaks to states
             summary["spectrum"]["nearest_peak_to_exact"] = match_peaks(found, ref.excitations, ref.strengths)
     _write(out, tr, spec, summary)
-    say(f"wrote {out / 'observables.npz'}, {out / 'summary.json'}, {out / 'tddft.png'}")
+    say(f"wrote {', '.join(str(out / name) for name in FILES)}")
 
 
 def _write(out: Path, tr: Any, spec: Any, summary: dict[str, Any]) -> None:

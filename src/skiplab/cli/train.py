@@ -17,7 +17,8 @@ from ..train.step import BLOWUP
 from ..train.config import TrainConfig
 from ..train.experiment import (DataConfig, Existing, ModelConfig, RunConfig, RunHooks, load_data, locate_run,
                                 resolve_run_config, run_training, training_device)
-from .common import err_console, out_console, user_errors, writable_folder
+from .common import err_console, out_console, user_errors
+from .outputs import check_output
 
 # Help text comes from the config fields' metadata, so flags and `skiplab list options` cannot drift apart.
 _T, _D, _M, _R = (C.field_help(TrainConfig), C.field_help(DataConfig), C.field_help(ModelConfig),
@@ -92,7 +93,7 @@ def train(
     logs = _logs(log)
     hooks = RunHooks(callbacks=lambda d: [SaveWeightsAt(k, d / rewind_file(k)) for k in steps]
                      + ([TensorBoardLog(d / TENSORBOARD)] if "tensorboard" in logs else []))
-    writable_folder(run_dir or out, "--run-dir" if run_dir else "--out")  # before the data is read
+    check_output(run_dir or out, "--run-dir" if run_dir else "--out", folder=True)  # before the data is read
     with D.from_torchrun(cfg.train.device):  # under torchrun: one rank of a DDP run; otherwise a no-op
         training_device(cfg.train)  # a device this machine lacks is refused before the data is read
         dataset = load_data(cfg.data)

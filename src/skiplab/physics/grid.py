@@ -18,6 +18,11 @@ import numpy as np
 from ..errors import ConfigError
 
 ORDERS = (2, 4, 6, 8, 10, 12)
+# Bounds that keep a grid computable: beyond MAX_HALF_WIDTH bohr (no 1D model system is that large) 1 / dx^2 can
+# overflow; beyond MAX_POINTS points the ground state (a few orbitals of a banded M x M problem) and the
+# observables no longer fit a workstation's time and memory, and the grid itself takes 8 bytes a point.
+MAX_HALF_WIDTH = 1e6
+MAX_POINTS = 1_000_000
 
 
 def second_derivative_stencil(order: int) -> np.ndarray:
@@ -26,7 +31,8 @@ def second_derivative_stencil(order: int) -> np.ndarray:
     if order not in ORDERS:
         raise ConfigError(f"finite-difference order must be one of {', '.join(map(str, ORDERS))}, got {order}")
     p = order // 2
-    c = [2 * (-1) ** (k + 1) * factorial(p) ** 2 / (k * k * factorial(p - k) * factorial(p + k)) for k in range(1, p + 1)]
+    c = [2 * (-1) ** (k + 1) * factorial(p) ** 2 / (k * k * factorial(p - k) * factorial(p + k))
+         for k in range(1, p + 1)]
     return np.array([-2 * sum(c)] + c)
 
 
@@ -41,8 +47,15 @@ class Grid:
     stencil: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not (self.dx > 0 and self.half_width > 0):
-            raise ConfigError(f"grid: dx and the box half-width must be > 0, got dx={self.dx}, box={self.half_width}")
+        if not (0 < self.half_width <= MAX_HALF_WIDTH):  # also refuses NaN and inf
+            raise ConfigError(f"grid: the box half-width must be in (0, {MAX_HALF_WIDTH:g}] bohr, got "
+                              f"{self.half_width}")
+        if not (0 < self.dx <= self.half_width):
+            raise ConfigError(f"grid: dx must be > 0 and at most the box half-width {self.half_width:g} bohr, got "
+                              f"{self.dx}")
+        if 2 * self.half_width / self.dx + 1 > MAX_POINTS:
+            raise ConfigError(f"grid: the box +-{self.half_width:g} bohr at dx={self.dx:g} has more than "
+                              f"{MAX_POINTS:,} points; take a larger dx or a smaller box")
         n = round(2 * self.half_width / self.dx)
         if abs(n * self.dx - 2 * self.half_width) > 1e-9 * self.half_width:
             raise ConfigError(f"grid: the box 2 * {self.half_width:g} is not a whole number of steps dx={self.dx:g}")

@@ -28,9 +28,12 @@ class Laser:
     phase: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (self.omega > 0 and self.duration > 0 and math.isfinite(self.amplitude)):
-            raise ConfigError(f"laser: omega and duration must be > 0 and the amplitude finite, got omega="
-                              f"{self.omega}, duration={self.duration}, amplitude={self.amplitude}")
+        # finite too: sin(inf * t) is NaN, which the propagation would only meet as a failed eigensolver
+        if not (0 < self.omega < math.inf and 0 < self.duration < math.inf and math.isfinite(self.amplitude)
+                and math.isfinite(self.phase)):
+            raise ConfigError(f"laser: omega and duration must be finite and > 0, the amplitude and phase finite; "
+                              f"got omega={self.omega}, duration={self.duration}, amplitude={self.amplitude}, "
+                              f"phase={self.phase}")
 
     def field(self, t: float) -> float:
         if not 0.0 <= t <= self.duration:

@@ -8,6 +8,7 @@ allowed, so every functional here has a well-defined spin state (closed shell, o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -37,7 +38,9 @@ class System:
     interacting: bool = True
 
     def __post_init__(self) -> None:
-        if self.electrons < 1 or (self.electrons > 1 and self.electrons % 2):
+        if isinstance(self.electrons, bool) or not isinstance(self.electrons, (int, np.integer)) or self.electrons < 1:
+            raise ConfigError(f"{self.name}: the electron count must be a whole number >= 1, got {self.electrons!r}")
+        if self.electrons > 1 and self.electrons % 2:
             raise ConfigError(f"{self.name}: {self.electrons} electrons; spin-unpolarized Kohn-Sham orbitals need "
                               "an even number of electrons, or exactly one")
         if self.v_ext.shape != self.grid.x.shape or not np.all(np.isfinite(self.v_ext)):
@@ -60,7 +63,8 @@ def molecule(positions: Sequence[float], charges: Sequence[float], electrons: in
              name: str = "molecule") -> System:
     """v_ext = -sum_k Z_k / sqrt((x - X_k)^2 + 1); nuclei repel with the same softened law."""
     if len(positions) != len(charges) or not positions:
-        raise ConfigError(f"{name}: give one charge per nucleus (got {len(positions)} positions, {len(charges)} charges)")
+        raise ConfigError(f"{name}: give one charge per nucleus (got {len(positions)} positions, {len(charges)} "
+                          "charges)")
     v = -sum(z * soft_coulomb(grid.x - x0) for x0, z in zip(positions, charges))
     nn = sum(charges[i] * charges[j] * float(soft_coulomb(np.array(positions[i] - positions[j])))
              for i in range(len(charges)) for j in range(i))
@@ -73,8 +77,8 @@ def atom(charge: float, electrons: int, grid: Grid, name: str = "atom") -> Syste
 
 def harmonic(omega: float, electrons: int, grid: Grid, interacting: bool = True) -> System:
     """v_ext = omega^2 x^2 / 2: the Kohn (harmonic potential) theorem holds for any interaction."""
-    if omega <= 0:
-        raise ConfigError(f"harmonic well: omega must be > 0, got {omega}")
+    if not (0 < omega < math.inf):
+        raise ConfigError(f"harmonic well: omega must be a finite number > 0, got {omega}")
     return System(f"harmonic (omega={omega:g})", grid, 0.5 * omega ** 2 * grid.x ** 2, electrons,
                   interacting=interacting)
 
@@ -102,9 +106,9 @@ PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...], int]] = {
 def preset(name: str, grid: Grid, omega: float = 0.5, electrons: int | None = None) -> System:
     """A named system; "harmonic" takes omega and electrons (default 2)."""
     if name == "harmonic":
-        return harmonic(omega, electrons or 2, grid)
+        return harmonic(omega, 2 if electrons is None else electrons, grid)  # not `or`: 0 is refused, not 2
     if name not in PRESETS:
         raise ConfigError(f"unknown system {name!r}{suggest(name, [*PRESETS, 'harmonic'])}; valid: "
                           f"{', '.join([*PRESETS, 'harmonic'])}")
     pos, z, n = PRESETS[name]
-    return molecule(pos, z, electrons or n, grid, name)
+    return molecule(pos, z, n if electrons is None else electrons, grid, name)

@@ -77,3 +77,4 @@ def _numbers_list(d: dict, key: str, where: str, length: int | None, required: b
 def _name(v: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
             int: "a number", float: "a number"}.get(type(v), type(v).__name__)
+

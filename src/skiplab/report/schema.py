@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SkiplabError
+from ..config import nesting_depth
 from .checks import _Bad, _choice, _fail, _list, _name, _num, _numbers_list, _obj, _opt_num, _str
 
 SCHEMA_VERSION = 1
@@ -30,6 +31,9 @@ UNITS = ("percent", "")
 REGISTRATION = ("registered", "changed", "unregistered")
 # Figure ids become file names (figures/<id>.png): no separators, no leading dot, nothing a shell would mangle.
 FIGURE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# Deeper than this is no results.json (the committed one nests 12 levels; configs add a few). Drawing and the
+# report's JSON dumps recurse per level, so a file ~1,000 deep that parsed would fail later with a RecursionError.
+MAX_DEPTH = 100
 
 
 class ReportError(SkiplabError):
@@ -47,10 +51,15 @@ def load_results(path: str | Path) -> dict[str, Any]:
         raise ReportError(f"{path}: not UTF-8 text") from None
     except OSError as e:
         raise ReportError(f"{path}: cannot read it ({e.strerror or e})") from None
+    too_deep = f"{path}: nests deeper than {MAX_DEPTH} levels (a results.json is about 12 deep); not a results file"
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ReportError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except RecursionError:  # the parser recurses once per level: ~1,000 levels exhaust the stack
+        raise ReportError(too_deep) from None
+    if nesting_depth(data, MAX_DEPTH) > MAX_DEPTH:
+        raise ReportError(too_deep)
     try:
         _check_results(data)
     except _Bad as e:
