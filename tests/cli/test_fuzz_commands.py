@@ -1,5 +1,6 @@
 """Bad input to the commands around training (tddft, probe, report, reproduce, sweep, bench, prune, list), run as
-a user runs them: `python -m skiplab ...` in a subprocess whose working folder is a scratch workspace. Every row
+a user runs them, in a scratch workspace: through `skiplab.cli.run`, what `python -m skiplab` runs (in this process:
+a subprocess per row would spend 2 s a row importing torch; test_exit_statuses.py runs real processes). Every row
 must end with its exit status, exactly one line on stderr that starts with `error: ` and holds the row's words,
 nothing on stdout, no traceback, and the workspace exactly as it was (every path, size and modification time):
 each command checks its input, its output paths included, before it computes or writes anything."""
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from skiplab.cli import run
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "quick" / "results.json"  # a valid results.json
 TDDFT = ["tddft", "--system", "h", "--t-end", "0.1", "--dt", "0.05", "--no-exact"]
@@ -130,13 +133,16 @@ CASES = [
 
 
 @pytest.mark.parametrize("args,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_command_refuses_in_one_line_and_writes_nothing(ws, args, words):
+def test_command_refuses_in_one_line_and_writes_nothing(ws, args, words, monkeypatch, capsys):
     before = snapshot(ws)
-    r = skiplab(ws, *args)
-    lines = r.stderr.splitlines()
-    assert r.returncode == 2, r.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], r.stderr
-    assert "Traceback" not in r.stderr + r.stdout and r.stdout == "", r.stdout
+    monkeypatch.chdir(ws)
+    monkeypatch.delenv("SKIPLAB_TRACEBACK", raising=False)  # the one-line policy is what is tested
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], err
+    assert "Traceback" not in err + out and out == "", out
     assert snapshot(ws) == before
 
 
