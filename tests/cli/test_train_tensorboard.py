@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from skiplab.cli import app
+from skiplab.train.loop import RunFolder
 
 runner = CliRunner()
 ARGS = ["train", "--model", "resmlp", "--data", "digits", "--epochs", "2", "--set", "model.depth=2",
@@ -68,13 +69,21 @@ def test_logging_keeps_the_run_folder_and_backfills_a_finished_run(tmp_path):
     assert sorted((run_dir / "tensorboard").iterdir()) == files  # logged once, not once per call
 
 
-def test_a_resumed_run_logs_its_earlier_epochs_too(tmp_path):
+def test_a_resumed_run_logs_its_earlier_epochs_too(tmp_path, monkeypatch):
     # first trained without --log, interrupted after epoch 1, resumed with it: epoch 1 comes from metrics.jsonl
     run_dir = tmp_path / "mine"
-    base = [*ARGS[:5], "--set", "model.depth=2", "--set", "model.width=16", "--run-dir", str(run_dir)]
-    assert runner.invoke(app, [*base, "--epochs", "1"]).exit_code == 0
-    (run_dir / "result.json").unlink()  # as if the process had been killed after its first epoch
-    r = runner.invoke(app, [*base, "--epochs", "2", "--resume", "--log", "tensorboard"])
+    base = [*ARGS[:5], "--set", "model.depth=2", "--set", "model.width=16", "--run-dir", str(run_dir),
+            "--epochs", "2"]
+    save_epoch = RunFolder.save_epoch
+
+    def then_ctrl_c(self, stepper, state, history):
+        save_epoch(self, stepper, state, history)
+        raise KeyboardInterrupt  # right after epoch 1's checkpoint
+
+    monkeypatch.setattr(RunFolder, "save_epoch", then_ctrl_c)
+    assert runner.invoke(app, base).exit_code == 130
+    monkeypatch.setattr(RunFolder, "save_epoch", save_epoch)
+    r = runner.invoke(app, [*base, "--resume", "--log", "tensorboard"])
     assert r.exit_code == 0 and "finished after 2 epochs" in r.output, r.output
     got = scalars(run_dir / "tensorboard")
     assert set(got["train/loss"]) == {1, 2}

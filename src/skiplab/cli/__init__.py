@@ -9,13 +9,14 @@ them at the top. An unexpected exception is a bug: one line with exit 1 (SKIPLAB
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any, Sequence
 
 from ..errors import (EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_SYSTEM, SkiplabError,
                       one_line)
 
-INTERRUPTED = ("interrupted; finished epochs are checkpointed: run the same command again to resume "
+INTERRUPTED = ("interrupted; what had finished is kept (a run: its last epoch): run the same command again to go on "
                "(skiplab train: add --resume)")
 
 
@@ -27,12 +28,36 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _TRACEBACK() -> bool:
+    """SKIPLAB_TRACEBACK=1: let anything but bad input and Ctrl-C through with its traceback, to see where."""
+    return bool(os.environ.get("SKIPLAB_TRACEBACK"))
+
+
 def _say(line: str) -> None:
     print(one_line(line), file=sys.stderr)
 
 
+def _load_app() -> Any:
+    """The typer app. Its imports (torch, numpy, scipy) take seconds, and a KeyboardInterrupt in the middle of
+    them can leave a half-imported module that then fails as something else (seen: numpy's lazy `__getattr__`
+    recursing until a RecursionError). So a Ctrl-C while they load is held until they finish, then raised."""
+    held: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    except ValueError:  # not the main thread, where no handler can be set
+        from .commands import app
+        return app
+    try:
+        from .commands import app
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
+    return app
+
+
 def _invoke(argv: Sequence[str] | None) -> int:
-    from .commands import app  # typer, rich, torch: seconds of imports, Ctrl-C-able like the rest
+    app = _load_app()
 
     try:
         rv = app(args=list(argv) if argv is not None else None, standalone_mode=False)
@@ -81,6 +106,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         # the reader is gone: say nothing, and keep Python from complaining when it flushes stdout at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BUG  # what click itself returns for a closed pipe, so `| head` ends alike everywhere
+    except (UnicodeDecodeError, RecursionError, OSError, MemoryError) if _TRACEBACK() else ():
+        raise
     except UnicodeDecodeError as e:
         _say(f"error: an input file is not UTF-8 text ({e.reason} at byte {e.start}); give the file as UTF-8")
         return EXIT_INPUT
@@ -96,7 +123,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         _say("error: out of memory; try a smaller batch size, model or dataset")
         return EXIT_SYSTEM
     except Exception as e:
-        if os.environ.get("SKIPLAB_TRACEBACK"):
+        if _TRACEBACK():
             raise
         _say(f"internal error (a bug in skiplab, please report it): {type(e).__name__}: {e}; run again with "
              "SKIPLAB_TRACEBACK=1 to see where")
@@ -104,4 +131,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    code = run()
+    # the command is over: a Ctrl-C now would only turn a finished run's exit into a KeyboardInterrupt at shutdown
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
