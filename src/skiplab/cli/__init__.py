@@ -28,11 +28,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _TRACEBACK() -> bool:
-    """SKIPLAB_TRACEBACK=1: let anything but bad input and Ctrl-C through with its traceback, to see where."""
-    return bool(os.environ.get("SKIPLAB_TRACEBACK"))
-
-
 def _say(line: str) -> None:
     print(one_line(line), file=sys.stderr)
 
@@ -106,28 +101,31 @@ def run(argv: Sequence[str] | None = None) -> int:
         # the reader is gone: say nothing, and keep Python from complaining when it flushes stdout at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BUG  # what click itself returns for a closed pipe, so `| head` ends alike everywhere
-    except (UnicodeDecodeError, RecursionError, OSError, MemoryError) if _TRACEBACK() else ():
-        raise
-    except UnicodeDecodeError as e:
+    except Exception as e:
+        if os.environ.get("SKIPLAB_TRACEBACK"):  # to see where: anything but bad input and Ctrl-C, as raised
+            raise
+        return _failure(e)
+
+
+def _failure(e: Exception) -> int:
+    """Say what went wrong in one line and return the status of its kind."""
+    if isinstance(e, UnicodeDecodeError):
         _say(f"error: an input file is not UTF-8 text ({e.reason} at byte {e.start}); give the file as UTF-8")
         return EXIT_INPUT
-    except RecursionError:
+    if isinstance(e, RecursionError):
         _say("error: an input nests too deeply to read (a JSON/YAML file or a pickle hundreds of levels deep); "
              "check the files given")
         return EXIT_INPUT
-    except OSError as e:
+    if isinstance(e, OSError):
         where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
         _say(f"error: {e.strerror or type(e).__name__}: {where}" if where else f"error: {e}")
         return EXIT_SYSTEM
-    except MemoryError:
+    if isinstance(e, MemoryError):
         _say("error: out of memory; try a smaller batch size, model or dataset")
         return EXIT_SYSTEM
-    except Exception as e:
-        if _TRACEBACK():
-            raise
-        _say(f"internal error (a bug in skiplab, please report it): {type(e).__name__}: {e}; run again with "
-             "SKIPLAB_TRACEBACK=1 to see where")
-        return EXIT_BUG
+    _say(f"internal error (a bug in skiplab, please report it): {type(e).__name__}: {e}; run again with "
+         "SKIPLAB_TRACEBACK=1 to see where")
+    return EXIT_BUG
 
 
 def main() -> None:

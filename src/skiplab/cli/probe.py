@@ -22,13 +22,12 @@ from ..models import calibrate_batchnorm, list_models
 from ..probes import (alignment as alignment_probe, block_eigenvalues, end_to_end_singular_values, gradient_signal,
                       linear_readout, readout as readout_probe, spectrum_summary)
 from ..probes.alignment import NEEDS, skip_reason
+from ..train.experiment import check_seed
 from ..train.load import load_run
 from ..train.loop import resolve_device
 from .common import out_console, user_errors
 from .listing import show_table
 from .outputs import check_output
-
-MAX_SEED = 2 ** 63 - 1  # torch.Generator.manual_seed takes a 64-bit integer
 
 probe_app = typer.Typer(help="Dissect a trained run: gradient signal per layer, block Jacobian spectra, residual/error "
                              "alignment, readout after every block, adversarial robustness, Lipschitz bounds.",
@@ -44,8 +43,7 @@ def _inputs(json_out: Optional[Path], seed: int) -> None:
     """What every probe checks before it loads or computes anything: the --json path can be written (a folder, or
     a file among its parents, would otherwise fail after the probe ran; missing folders are created, as for every
     output) and the seed is one torch takes (the range `skiplab train` accepts)."""
-    if not 0 <= seed <= MAX_SEED:
-        raise ConfigError(f"--seed must be a whole number in [0, {MAX_SEED}], got {seed}")
+    check_seed(seed, "--seed")
     if json_out is not None:
         check_output(json_out, "--json", folder=False)
 

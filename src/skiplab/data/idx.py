@@ -68,6 +68,7 @@ def load(name: str, root: Path, download: bool = False) -> Dataset:
     """`name` is "mnist" or "fashion-mnist"; `root` holds the four official files (`*.gz` or decompressed)."""
     stems = [s for _, img, lab in _SPLITS for s in (img, lab)]
     published = dl.RESOURCES[name]
+    verified: set[Path] = set()  # what fetch() has just checked against the published md5
     if download:
         # fetch() keeps a gzipped copy with the published md5 and replaces any other; a stem present only
         # decompressed is left as the user gave it.
@@ -75,7 +76,7 @@ def load(name: str, root: Path, download: bool = False) -> Dataset:
             gz = root / f"{stem}.gz"
             if gz.is_file() or _find(root, stem) is None:
                 root.mkdir(parents=True, exist_ok=True)
-                dl.fetch(published[gz.name], gz)
+                verified.add(dl.fetch(published[gz.name], gz))
     found = {s: _find(root, s) for s in stems}
     absent = [s for s, p in found.items() if p is None]
     if absent:
@@ -85,7 +86,7 @@ def load(name: str, root: Path, download: bool = False) -> Dataset:
             err = DataError(f"{err} (missing: {', '.join(absent)})")
         raise err
     for path in found.values():
-        if path.name in published:  # the official (gzipped) name: checked even if fetch() just verified it
+        if path.name in published and path not in verified:  # an official (gzipped) file found, not fetched
             dl.verify(path, published[path.name])
     splits = []
     for _, img_stem, lab_stem in _SPLITS:

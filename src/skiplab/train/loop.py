@@ -20,7 +20,7 @@ from ..data.loader import DeviceLoader
 from ..errors import CheckpointError, ConfigError
 from . import distributed as D
 from .callbacks import Callback, History, TrainState
-from .checkpoint import CKPT, PREV, STATE, checked_state, load_checkpoint, paired_tensors, save_checkpoint
+from .checkpoint import CKPT, PREV, STATE, load_checkpoint, paired_tensors, save_checkpoint
 from .config import TrainConfig
 from .lock import run_lock
 from .progress import TrainProgress
@@ -105,11 +105,11 @@ class RunFolder:
         """Load the last checkpoint, if there is one: weights, optimizer, schedule, RNG, epoch and history."""
         if self.path is None or not (self.path / STATE).exists():
             return
-        epoch, epochs = checked_state(self.path)["epoch"], state.cfg.epochs
-        if epoch > epochs:  # not this run's checkpoint: it would be called finished without training
-            raise CheckpointError(f"{self.path / STATE}: at epoch {epoch}, past this run's {epochs} epochs; not a "
-                                  "checkpoint of this run (use --force to start over)")
         saved = load_checkpoint(self.path, stepper.model, stepper.opt, stepper.sched, self.signature)
+        if saved["epoch"] > state.cfg.epochs:  # not this run's checkpoint: it would be called finished untrained
+            raise CheckpointError(f"{self.path / STATE}: at epoch {saved['epoch']}, past this run's "
+                                  f"{state.cfg.epochs} epochs; not a checkpoint of this run (use --force to start "
+                                  "over)")
         if D.is_main() and paired_tensors(self.path, saved) == self.path / CKPT:
             (self.path / PREV).unlink(missing_ok=True)  # a kill after the last state.json write left it
         state.epoch, state.step = saved["epoch"], saved["epoch"] * state.steps_per_epoch
